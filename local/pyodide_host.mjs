@@ -1,0 +1,137 @@
+// Runs the unchanged worker/ code in real Pyodide (the version workerd runs) with the unmodified
+// `workers` SDK from the project's uv environment, and calls it the way workerd does:
+// a fresh entrypoint instance per request, one live instance per Durable Object, and requests /
+// responses converted by the SDK's own rpc helpers (python_from_rpc / python_to_rpc).
+import { existsSync, readdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+
+const require = createRequire(import.meta.url);
+
+// Where Pyodide finds things inside its virtual file system.
+const WORKER_MOUNT = "/session/worker";
+const SDK_MOUNT = "/lib/python3.13/site-packages/workers";
+
+// Compat flags in force for our compatibility date (2026-04-20) that the SDK consults.
+const COMPAT_FLAGS = {
+  python_request_headers_preserve_commas: true,
+  python_workflows_implicit_dependencies: true,
+};
+
+// Glue that lives in Pyodide (not in worker/): builds entrypoints and converts at the boundary,
+// exactly like workerd's Python entrypoint helper.
+const HOST_PY = `
+import asyncio
+import workers
+
+def _to_py(js_request):
+    return workers.python_from_rpc(js_request)
+
+async def _fetch(instance, js_request):
+    return workers.python_to_rpc(await instance.fetch(_to_py(js_request)))
+
+def call_entrypoint(cls, ctx, env, js_request):
+    # A fresh instance per request, as workerd does for WorkerEntrypoint classes.
+    return asyncio.ensure_future(_fetch(cls(ctx, env), js_request))
+
+def construct(cls, ctx, env):
+    return cls(ctx, env)
+
+def call_fetch(instance, js_request):
+    return asyncio.ensure_future(_fetch(instance, js_request))
+
+async def _alarm(instance):
+    handler = getattr(instance, "alarm", None)
+    if handler is not None:
+        await handler()
+
+def call_alarm(instance):
+    return asyncio.ensure_future(_alarm(instance))
+`;
+
+/** Finds the `workers` package installed by uv in the project's .venv (never copied into the repo). */
+export function findWorkersSdk(root) {
+  const libDir = path.join(root, ".venv", "lib");
+  if (existsSync(libDir)) {
+    for (const pyDir of readdirSync(libDir)) {
+      const candidate = path.join(libDir, pyDir, "site-packages", "workers");
+      if (existsSync(path.join(candidate, "entrypoints.py"))) return candidate;
+    }
+  }
+  throw new Error(`workers-runtime-sdk not found under ${libDir}: run 'make install' first`);
+}
+
+/**
+ * Loads Pyodide, mounts worker/ and the SDK, imports the main module.
+ * @param {{root: string, main: string, env: object, waitUntil: (p: Promise<unknown>) => void,
+ *          log: (line: string) => void}} options
+ */
+export async function loadWorker({ root, main, env, waitUntil, log }) {
+  const { loadPyodide } = await import("pyodide");
+  const pyodide = await loadPyodide({
+    indexURL: path.dirname(require.resolve("pyodide/package.json")) + path.sep,
+    stdout: (line) => log(line),
+    stderr: (line) => log(line),
+  });
+  const workerDir = path.dirname(path.resolve(root, main));
+  pyodide.FS.mkdirTree(WORKER_MOUNT);
+  pyodide.mountNodeFS(WORKER_MOUNT, workerDir);
+  pyodide.FS.mkdirTree(SDK_MOUNT);
+  pyodide.mountNodeFS(SDK_MOUNT, findWorkersSdk(root));
+
+  // The workerd-internal modules `import workers` needs. Node 20 has no JSPI, so `doAnImport`
+  // can only serve the modules workerd pre-imports for the global scope.
+  const cloudflareWorkersModule = { env, waitUntil };
+  pyodide.registerJsModule("_cloudflare_compat_flags", COMPAT_FLAGS);
+  pyodide.registerJsModule("_pyodide_entrypoint_helper", {
+    patchWaitUntil: (ctx) => ctx,
+    cloudflareWorkersModule,
+    cloudflareSocketsModule: {},
+    doAnImport: async (name) => {
+      throw new Error(`import of '${name}' is not available in the local runtime (no JSPI)`);
+    },
+  });
+
+  pyodide.runPython(`
+import sys
+sys.dont_write_bytecode = True  # keep __pycache__ out of the mounted worker/ folder
+sys.path.insert(0, ${JSON.stringify(WORKER_MOUNT)})
+`);
+  const hostGlobals = pyodide.globals.get("dict")();
+  pyodide.runPython(HOST_PY, { globals: hostGlobals });
+  const host = Object.fromEntries(
+    ["call_entrypoint", "construct", "call_fetch", "call_alarm"].map((name) => [name, hostGlobals.get(name)]),
+  );
+  const moduleName = path.basename(main).replace(/\.py$/, "");
+  const mainModule = pyodide.pyimport(moduleName);
+  return new WorkerModule(pyodide, host, mainModule);
+}
+
+/** The imported main module: its default entrypoint and its exported Durable Object classes. */
+class WorkerModule {
+  constructor(pyodide, host, mainModule) {
+    this.pyodide = pyodide;
+    this.host = host;
+    this.mainModule = mainModule;
+  }
+
+  /** Calls `Default.fetch` on a fresh instance; resolves to a JS Response. */
+  fetch(request, env, ctx) {
+    const cls = this.mainModule.Default;
+    return this.host.call_entrypoint(cls, ctx, env, request);
+  }
+
+  /** Returns the factory the Durable Object namespace uses to create one live instance per id. */
+  durableObjectFactory(className) {
+    const cls = this.mainModule[className];
+    if (!cls) throw new Error(`${className} is not exported by the worker's main module`);
+    const host = this.host;
+    return (state, env) => {
+      const instance = host.construct(cls, state, env);
+      return {
+        fetch: (request) => host.call_fetch(instance, request),
+        alarm: () => host.call_alarm(instance),
+      };
+    };
+  }
+}

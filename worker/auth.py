@@ -1,0 +1,31 @@
+"""Client credentials: `Authorization: Bearer <key>` (OpenAI SDKs) or `x-api-key: <key>` (Anthropic SDK)."""
+
+from __future__ import annotations
+
+import hmac
+
+DEFAULT_MASTER_KEY = "sk-1234"
+
+
+def presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The key the client presents, or None when it presents none or a malformed one.
+
+    `Authorization` wins when present, so a malformed one is never rescued by another header.
+    The scheme word is case-insensitive (RFC 9110); the token must be one non-empty word.
+    """
+    if authorization is not None:
+        parts = authorization.strip().split()
+        if len(parts) != 2 or parts[0].lower() != "bearer":
+            return None
+        return parts[1]
+    if x_api_key is not None:
+        key = x_api_key.strip()
+        return key if key and " " not in key else None
+    return None
+
+
+def key_matches(presented: str | None, expected: str) -> bool:
+    """Constant-time comparison, so response timing does not leak how much of a key was right."""
+    if presented is None or not expected:
+        return False
+    return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))

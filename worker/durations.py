@@ -1,0 +1,26 @@
+"""Durations as operators write them in vars ("500ms", "20s", "10m", "1h"), held as milliseconds."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+
+
+def parse_duration_ms(text: str) -> int:
+    """Parses "250ms", "20s", "10m", "1h" or a bare number of seconds; raises ValueError otherwise."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 500ms, 20s, 10m, 1h)")
+    amount, unit = float(match.group(1)), match.group(2) or "s"
+    return round(amount * _UNITS_MS[unit])
+
+
+def format_duration_ms(ms: int) -> str:
+    """The shortest exact spelling, so /health and logs echo durations the way vars spell them."""
+    for unit in ("h", "m", "s"):
+        size = _UNITS_MS[unit]
+        if ms >= size and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"

@@ -1,0 +1,129 @@
+"""The edge: answers `/` and `/health`, checks auth, and forwards allow-listed `/v1/*` to a Durable Object.
+
+Nothing unauthenticated reaches the Durable Object (and so LiteLLM); nothing but allow-listed
+API paths is forwarded; response bodies pass through as streams.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import js
+from pyodide.ffi import JsException
+from workers import Response, WorkerEntrypoint
+
+import errors
+from auth import key_matches, presented_key
+from body_limit import Declared, judge_declared_length
+from container import STATE_PATH, LiteLLMContainer
+from durations import format_duration_ms
+from instances import instance_names, pick_instance
+from js_interop import env_lookup, header, js_dict, js_response_of
+from jsonlog import EventLog
+from request_ids import request_id_for
+from responses import error_response, json_response, with_headers
+from routing import Route, classify
+from settings import VERSION, Settings
+
+__all__ = ["Default", "LiteLLMContainer"]
+
+BINDING = "LITELLM_CONTAINER"
+_warned: set[str] = set()  # configuration warnings, logged once per isolate
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request: Any) -> Response:
+        started = time.perf_counter()
+        settings = Settings.from_lookup(env_lookup(self.env))
+        log = EventLog(settings.log_level, "edge")
+        _warn_once(log, settings)
+        headers = request.js_object.headers
+        request_id = request_id_for(header(headers, "x-request-id"))
+        method = str(request.js_object.method)
+        path = urlsplit(request.url).path
+        route = classify(method, path)
+        origin = header(headers, "origin")
+
+        try:
+            response = await self._answer(request, route, method, path, settings, request_id, origin)
+        except (JsException, OSError) as exc:  # a Durable Object failure reaches us as AbortError
+            log.emit("error", "edge_failure", request_id=request_id, error=str(exc)[:200])
+            response = error_response(errors.gateway_error(), request_id)
+        response = with_headers(response, {"x-request-id": request_id, **settings.cors.response_headers(origin)})
+        log.emit("info", "request", request_id=request_id, method=method, route=route.value, path=path[:200],
+                 status=js_response_of(response).status, ms=round((time.perf_counter() - started) * 1000, 2))
+        return response
+
+    async def _answer(self, request: Any, route: Route, method: str, path: str, settings: Settings,
+                      request_id: str, origin: str | None) -> Any:
+        if route is Route.ROOT:
+            return json_response({"service": "litellm-router", "status": "ok"})
+        if route is Route.HEALTH:
+            return json_response(await self._health(settings))
+        if route is Route.NOT_FOUND:
+            return error_response(errors.not_found(path), request_id)
+        if route is Route.METHOD_NOT_ALLOWED:
+            return error_response(errors.method_not_allowed(method), request_id)
+        if route is Route.PREFLIGHT:
+            cors = settings.cors.preflight_headers(origin)
+            return Response(None, status=204, headers=cors) if cors else error_response(
+                errors.origin_not_allowed(), request_id)
+        return await self._forward(request, settings, request_id)
+
+    async def _forward(self, request: Any, settings: Settings, request_id: str) -> Any:
+        incoming = request.js_object
+        key = presented_key(header(incoming.headers, "authorization"), header(incoming.headers, "x-api-key"))
+        if not key_matches(key, settings.master_key):
+            return error_response(errors.invalid_api_key(), request_id)
+        declared = judge_declared_length(header(incoming.headers, "content-length"), settings.max_request_bytes)
+        if declared is Declared.TOO_LARGE:
+            return error_response(errors.request_too_large(settings.max_request_bytes), request_id)
+        if declared is Declared.INVALID:
+            return error_response(errors.invalid_content_length(), request_id)
+        namespace = getattr(self.env, BINDING, None)
+        if namespace is None:
+            return error_response(errors.container_unbound(), request_id)
+
+        name = pick_instance(settings.instances, header(incoming.headers, "x-session-affinity"))
+        stub = namespace.get(namespace.idFromName(name))
+        forwarded = js.Request.new(incoming, js_dict({"headers": incoming.headers}))
+        forwarded.headers.set("x-request-id", request_id)
+        return js_response_of(await stub.fetch(forwarded))
+
+    async def _health(self, settings: Settings) -> dict[str, object]:
+        """Never starts a container: the Durable Objects answer from what they know."""
+        namespace = getattr(self.env, BINDING, None)
+        instances: list[dict[str, object]] = []
+        if namespace is not None:
+            for name in instance_names(settings.instances):
+                stub = namespace.get(namespace.idFromName(name))
+                answer = await stub.fetch(f"http://gateway{STATE_PATH}")
+                instances.append({"name": name, **json.loads(await answer.text())})
+        states = {str(item.get("state")) for item in instances}
+        return {
+            "status": "ok" if namespace is not None and states <= {"ready", "stopped", "starting"} else "degraded",
+            "service": "litellm-router",
+            "version": VERSION,
+            "container_binding": namespace is not None,
+            "container": instances[0] if instances else {"state": "unbound"},
+            "instances": instances,
+            "config": {
+                "ready_timeout": format_duration_ms(settings.ready_timeout_ms),
+                "sleep_after": format_duration_ms(settings.sleep_after_ms),
+                "max_request_bytes": settings.max_request_bytes,
+                "container_instances": settings.instances,
+            },
+        }
+
+
+def _warn_once(log: EventLog, settings: Settings) -> None:
+    notes = list(settings.problems)
+    if settings.master_key_is_default:
+        notes.append("LITELLM_MASTER_KEY is not set: using the default development key")
+    for note in notes:
+        if note not in _warned:
+            _warned.add(note)
+            log.emit("warning", "config", message=note)

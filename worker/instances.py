@@ -1,0 +1,33 @@
+"""Which Durable Object (and so which container) serves a request.
+
+Sticky when the client names an affinity key (same key, same instance: provider prompt caches
+stay warm); otherwise spread evenly. The trade-off: a hot key pins its load to one instance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+
+from request_ids import sanitize_request_id
+
+INSTANCE_PREFIX = "litellm-"
+
+_spread = itertools.count()
+
+
+def instance_names(count: int) -> list[str]:
+    return [f"{INSTANCE_PREFIX}{index}" for index in range(max(1, count))]
+
+
+def pick_instance(count: int, affinity_key: str | None) -> str:
+    """The instance name for a request; `affinity_key` is the client's x-session-affinity header."""
+    if count <= 1:
+        return f"{INSTANCE_PREFIX}0"
+    key = sanitize_request_id(affinity_key)  # same sanity rules as ids: bounded, printable
+    if key is not None:
+        digest = hashlib.sha256(key.encode("utf-8")).digest()
+        index = int.from_bytes(digest[:8], "big") % count
+    else:
+        index = next(_spread) % count
+    return f"{INSTANCE_PREFIX}{index}"

@@ -1,0 +1,61 @@
+"""The few JS <-> Python conversions the gateway needs, written once, valid on both Python SDKs.
+
+workerd's built-in `workers` module and workers-runtime-sdk 1.9.5 differ (raw vs wrapped ctx, env
+and storage), so this code talks to the JS objects directly: headers via `js_object.headers`,
+responses via their `js_object`, and JS `null` checked as Pyodide's `jsnull` as well as None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import js
+from pyodide.ffi import to_js
+
+try:
+    from pyodide.ffi import jsnull
+except ImportError:  # Pyodide before 0.26 maps null to None
+    jsnull = None
+
+
+def present(value: Any) -> bool:
+    return value is not None and value is not jsnull
+
+
+def header(js_headers: Any, name: str) -> str | None:
+    value = js_headers.get(name)
+    return value if present(value) else None
+
+
+def iter_headers(js_headers: Any) -> Iterator[tuple[str, str]]:
+    """Name/value pairs; Set-Cookie comes once per cookie, as the Fetch spec iterates them."""
+    for pair in js_headers:
+        yield str(pair[0]), str(pair[1])
+
+
+def make_headers(pairs: Iterable[tuple[str, str]]) -> Any:
+    headers = js.Headers.new()
+    for name, value in pairs:
+        headers.append(name, value)
+    return headers
+
+
+def js_dict(values: dict[str, Any]) -> Any:
+    """A plain JS object (RequestInit, ResponseInit, container start options)."""
+    return to_js(values, dict_converter=js.Object.fromEntries)
+
+
+def js_response_of(response: Any) -> Any:
+    """The JS Response behind whatever a fetch returned: an SDK wrapper or already a JS object."""
+    return getattr(response, "js_object", response)
+
+
+def env_lookup(env: Any):
+    """A `name -> str | None` view of the Worker env for settings (vars may be JSON numbers)."""
+
+    def lookup(name: str) -> str | None:
+        value = getattr(env, name, None)
+        return str(value) if present(value) else None
+
+    return lookup

@@ -1,0 +1,87 @@
+"""The gateway's configuration, read once per request from the Worker's env (vars and secrets).
+
+Every knob an operator can turn is listed here with its default; wrangler.jsonc documents them too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from auth import DEFAULT_MASTER_KEY
+from body_limit import DEFAULT_MAX_REQUEST_BYTES
+from cors import CorsPolicy
+from durations import parse_duration_ms
+
+VERSION = "0.1.0"
+
+DEFAULT_READY_TIMEOUT = "60s"  # a 1/2-vCPU boot of LiteLLM takes ~10 s, 1/4 vCPU ~20 s
+DEFAULT_SLEEP_AFTER = "10m"  # same default as @cloudflare/containers
+
+# Names the Durable Object passes into the container's environment when the Worker has them.
+# An explicit list: the Worker's env also holds things LiteLLM must never see.
+CONTAINER_ENV_NAMES = (
+    "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_API_KEY", "AZURE_API_BASE", "AZURE_API_VERSION",
+    "GEMINI_API_KEY", "MISTRAL_API_KEY", "GROQ_API_KEY", "OPENROUTER_API_KEY", "DEEPSEEK_API_KEY",
+    "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "DEMO_MODELS", "LITELLM_NUM_WORKERS", "LITELLM_LOG",
+)
+
+Lookup = Callable[[str], "str | None"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    master_key: str
+    master_key_is_default: bool
+    max_request_bytes: int
+    ready_timeout_ms: int
+    sleep_after_ms: int
+    log_level: str
+    cors: CorsPolicy
+    instances: int
+    problems: tuple[str, ...] = field(default=())  # invalid vars replaced by defaults, for one warning
+
+    @classmethod
+    def from_lookup(cls, lookup: Lookup) -> Settings:
+        problems: list[str] = []
+
+        def duration(name: str, default: str) -> int:
+            raw = lookup(name)
+            try:
+                return parse_duration_ms(raw if raw is not None else default)
+            except ValueError:
+                problems.append(f"{name} is not a duration; using {default}")
+                return parse_duration_ms(default)
+
+        def positive_int(name: str, default: int) -> int:
+            raw = lookup(name)
+            if raw is None:
+                return default
+            text = str(raw).strip()
+            if text.isdigit() and int(text) > 0:
+                return int(text)
+            problems.append(f"{name} is not a positive integer; using {default}")
+            return default
+
+        key = lookup("LITELLM_MASTER_KEY")
+        return cls(
+            master_key=key or DEFAULT_MASTER_KEY,
+            master_key_is_default=not key,
+            max_request_bytes=positive_int("MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
+            ready_timeout_ms=duration("READY_TIMEOUT", DEFAULT_READY_TIMEOUT),
+            sleep_after_ms=duration("SLEEP_AFTER", DEFAULT_SLEEP_AFTER),
+            log_level=(lookup("LOG_LEVEL") or "info").lower(),
+            cors=CorsPolicy.parse(lookup("CORS_ALLOWED_ORIGINS")),
+            instances=positive_int("CONTAINER_INSTANCES", 1),
+            problems=tuple(problems),
+        )
+
+
+def container_env(lookup: Lookup, master_key: str) -> dict[str, str]:
+    """The environment LiteLLM starts with: the master key, provider keys present, offline cost map."""
+    env = {"LITELLM_MASTER_KEY": master_key, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    for name in CONTAINER_ENV_NAMES:
+        value = lookup(name)
+        if value:
+            env[name] = str(value)
+    return env
