@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+
+# Retry-After is seconds or an HTTP date (RFC 9110 §10.2.3); anything else is not passed on.
+_RETRY_AFTER = re.compile(r"^(\d{1,6}|[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT)$")
 
 # RFC 9110 §7.6.1 connection-specific headers: they describe one hop, never the next.
 HOP_BY_HOP = frozenset({
@@ -41,8 +45,20 @@ def is_internal_response_header(name: str) -> bool:
 
 
 def client_response_headers(headers: Iterable[tuple[str, str]], request_id: str) -> list[tuple[str, str]]:
-    """Headers for the client: LiteLLM's minus internals, with our request id."""
-    kept = [(name, value) for name, value in headers
-            if not is_internal_response_header(name) and name.lower() != "x-request-id"]
+    """Headers for the client: LiteLLM's minus internals, with our request id.
+
+    LiteLLM relays a provider's Retry-After only as `llm_provider-retry-after`; clients (and the
+    OpenAI/Anthropic SDKs' back-off) read plain `Retry-After`, so it is promoted when missing.
+    """
+    kept: list[tuple[str, str]] = []
+    provider_retry_after: str | None = None
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "llm_provider-retry-after" and _RETRY_AFTER.match(value.strip()):
+            provider_retry_after = value.strip()
+        if not is_internal_response_header(name) and lower != "x-request-id":
+            kept.append((name, value))
+    if provider_retry_after and not any(name.lower() == "retry-after" for name, _ in kept):
+        kept.append(("retry-after", provider_retry_after))
     kept.append(("x-request-id", request_id))
     return kept

@@ -1,0 +1,69 @@
+# litellm-router: `make dev` runs the gateway locally (offline, no keys, no Docker); `make test` runs
+# every test. Both install what is missing first: uv (from PyPI) + the locked Python env, and npm deps.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+UV := .uv/bin/uv
+VENV := .venv
+PORT ?= 8787
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help install dev test lint unit local-test e2e bench deploy container-requirements clean
+
+help:
+	@echo "make dev     - run the gateway on http://127.0.0.1:$(PORT) (demo model, no keys, no internet)"
+	@echo "make test    - lint + unit + local runtime + end-to-end suites"
+	@echo "make bench   - measure the gateway's overhead against LiteLLM direct"
+	@echo "make deploy  - wrangler deploy (needs CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID)"
+
+$(UV):
+	python3 -m venv .uv
+	.uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+node_modules/.synced: package-lock.json package.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: $(VENV)/.synced node_modules/.synced
+
+dev: install
+	DEMO_MODELS=$${DEMO_MODELS:-true} PORT=$(PORT) node local/cli.mjs
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+unit: install
+	$(VENV)/bin/pytest -q tests/unit
+
+local-test: install
+	node --test local/test/
+
+e2e: install
+	$(VENV)/bin/pytest -q tests/e2e tests/fakes
+
+test: install
+	$(VENV)/bin/ruff check .
+	node --test local/test/
+	$(VENV)/bin/pytest -q tests
+
+bench: install
+	$(VENV)/bin/python -m bench
+
+# The container installs exactly what uv.lock pins, with hashes; regenerate after `uv lock`.
+container-requirements: | $(UV)
+	$(UV) export --only-group container --frozen --quiet -o container/requirements.txt
+
+deploy: install
+	@if [ -z "$$CLOUDFLARE_API_TOKEN" ] || [ -z "$$CLOUDFLARE_ACCOUNT_ID" ]; then \
+	  echo "make deploy: set CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID first (see README: Deployment)." >&2; \
+	  exit 1; \
+	fi
+	npx wrangler deploy
+
+clean:
+	rm -rf .venv .uv node_modules .pytest_cache .ruff_cache

@@ -1,0 +1,44 @@
+import pytest
+
+from auth import key_matches, presented_key
+
+KEY = "sk-test-0123456789"
+
+
+@pytest.mark.parametrize(
+    ("authorization", "x_api_key", "expected"),
+    [
+        (f"Bearer {KEY}", None, KEY),
+        (f"bearer {KEY}", None, KEY),
+        (f"BEARER   {KEY}  ", None, KEY),
+        (None, KEY, KEY),
+        (None, f"  {KEY} ", KEY),
+        ("Bearer", None, None),
+        ("Bearer ", None, None),
+        ("", None, None),
+        ("Basic dXNlcjpwYXNz", None, None),
+        (f"Token {KEY}", None, None),
+        (f"Bearer {KEY} extra", None, None),
+        ("\x00\x01garbage", None, None),
+        (None, "", None),
+        (None, "two words", None),
+        (None, None, None),
+        # Authorization wins: a malformed one is not rescued by a good x-api-key.
+        ("Basic abc", KEY, None),
+    ],
+)
+def test_presented_key(authorization: str | None, x_api_key: str | None, expected: str | None) -> None:
+    assert presented_key(authorization, x_api_key) == expected
+
+
+def test_key_matches_exact_only() -> None:
+    assert key_matches(KEY, KEY)
+    assert not key_matches(KEY + "x", KEY)
+    assert not key_matches(KEY[:-1], KEY)
+    assert not key_matches(None, KEY)
+    assert not key_matches("", KEY)
+    assert not key_matches(KEY, "")  # an empty configured key never matches anything
+
+
+def test_key_matches_non_ascii_does_not_raise() -> None:
+    assert not key_matches("sk-tëst", KEY)
