@@ -1,0 +1,1 @@
+"""Test doubles: the fake LLM provider and the LiteLLM config that points at it."""
