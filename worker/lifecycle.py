@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class State(str, Enum):
+class State(StrEnum):
     UNBOUND = "unbound"  # no container binding at all (reported by the edge, never stored)
     STOPPED = "stopped"
     STARTING = "starting"
