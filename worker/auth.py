@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 DEFAULT_MASTER_KEY = "sk-1234"
@@ -29,3 +30,13 @@ def key_matches(presented: str | None, expected: str) -> bool:
     if presented is None or not expected:
         return False
     return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
+
+
+def container_key(master_key: str) -> str:
+    """The key between the Durable Object and LiteLLM, derived from the client-facing master key.
+
+    Clients' key never reaches LiteLLM, and LiteLLM (which refuses to boot with publicly known keys
+    such as sk-1234) always gets a strong one. Deterministic, so a container that outlives its
+    Durable Object's eviction still accepts the key.
+    """
+    return "sk-" + hashlib.sha256(f"litellm-router:container:{master_key}".encode()).hexdigest()

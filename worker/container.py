@@ -136,7 +136,7 @@ class LiteLLMContainer(DurableObject):
             if not container.running:
                 self._stop_requested = False
                 started = container.start(js_dict({
-                    "env": container_env(env_lookup(self.env), settings.master_key),
+                    "env": container_env(env_lookup(self.env), settings.container_key),
                     "enableInternet": True,  # LiteLLM calls the providers
                 }))
                 if present(started):
@@ -234,7 +234,7 @@ class LiteLLMContainer(DurableObject):
         init: dict[str, Any] = {
             "method": incoming.method,
             "headers": make_headers(forwarded_request_headers(
-                iter_headers(incoming.headers), settings.master_key, request_id)),
+                iter_headers(incoming.headers), settings.container_key, request_id)),
             "redirect": "manual",
         }
         budget: ByteBudget | None = None

@@ -24,12 +24,12 @@ _KEPT_LITELLM = frozenset({"x-litellm-call-id", "x-litellm-attempted-retries", "
 
 
 def forwarded_request_headers(
-    headers: Iterable[tuple[str, str]], master_key: str, request_id: str
+    headers: Iterable[tuple[str, str]], container_key: str, request_id: str
 ) -> list[tuple[str, str]]:
     """Headers for the request to LiteLLM: client's minus hop-by-hop and credentials, plus ours."""
     kept = [(name, value) for name, value in headers if name.lower() not in _DROPPED_REQUEST
             and name.lower() != "x-request-id"]
-    kept.append(("authorization", f"Bearer {master_key}"))
+    kept.append(("authorization", f"Bearer {container_key}"))
     kept.append(("x-request-id", request_id))
     return kept
 
@@ -39,8 +39,10 @@ def is_internal_response_header(name: str) -> bool:
     lower = name.lower()
     if lower in HOP_BY_HOP or lower == "server":
         return True
-    if lower.startswith("llm_provider-") or lower.startswith("llm-provider-"):
+    if lower.startswith(("llm_provider-", "llm-provider-")):
         return True
+    if lower.startswith("access-control-"):
+        return True  # LiteLLM allows every origin; CORS is the edge's decision (CORS_ALLOWED_ORIGINS)
     return lower.startswith("x-litellm-") and lower not in _KEPT_LITELLM
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from auth import DEFAULT_MASTER_KEY
+from auth import DEFAULT_MASTER_KEY, container_key
 from body_limit import DEFAULT_MAX_REQUEST_BYTES
 from cors import CorsPolicy
 from durations import parse_duration_ms
@@ -31,8 +31,9 @@ Lookup = Callable[[str], "str | None"]
 
 @dataclass(frozen=True)
 class Settings:
-    master_key: str
+    master_key: str  # what clients present
     master_key_is_default: bool
+    container_key: str  # what LiteLLM is started with and sent (auth.container_key)
     max_request_bytes: int
     ready_timeout_ms: int
     sleep_after_ms: int
@@ -63,10 +64,11 @@ class Settings:
             problems.append(f"{name} is not a positive integer; using {default}")
             return default
 
-        key = lookup("LITELLM_MASTER_KEY")
+        key = lookup("LITELLM_MASTER_KEY") or ""
         return cls(
             master_key=key or DEFAULT_MASTER_KEY,
             master_key_is_default=not key,
+            container_key=container_key(key or DEFAULT_MASTER_KEY),
             max_request_bytes=positive_int("MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
             ready_timeout_ms=duration("READY_TIMEOUT", DEFAULT_READY_TIMEOUT),
             sleep_after_ms=duration("SLEEP_AFTER", DEFAULT_SLEEP_AFTER),
@@ -77,9 +79,9 @@ class Settings:
         )
 
 
-def container_env(lookup: Lookup, master_key: str) -> dict[str, str]:
-    """The environment LiteLLM starts with: the master key, provider keys present, offline cost map."""
-    env = {"LITELLM_MASTER_KEY": master_key, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+def container_env(lookup: Lookup, container_key: str) -> dict[str, str]:
+    """The environment LiteLLM starts with: its own key, provider keys present, offline cost map."""
+    env = {"LITELLM_MASTER_KEY": container_key, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     for name in CONTAINER_ENV_NAMES:
         value = lookup(name)
         if value:

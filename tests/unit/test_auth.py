@@ -1,6 +1,6 @@
 import pytest
 
-from auth import key_matches, presented_key
+from auth import container_key, key_matches, presented_key
 
 KEY = "sk-test-0123456789"
 
@@ -42,3 +42,9 @@ def test_key_matches_exact_only() -> None:
 
 def test_key_matches_non_ascii_does_not_raise() -> None:
     assert not key_matches("sk-tëst", KEY)
+
+
+def test_container_key_is_strong_derived_and_stable() -> None:
+    derived = container_key("sk-1234")
+    assert derived == container_key("sk-1234") and derived != container_key("sk-1235")
+    assert derived.startswith("sk-") and len(derived) == 67 and "1234" not in derived[:8]

@@ -40,6 +40,7 @@ def test_settings_defaults_and_overrides() -> None:
               "READY_TIMEOUT": "bogus", "CONTAINER_INSTANCES": "0", "LOG_LEVEL": "DEBUG"}
     custom = Settings.from_lookup(values.get)
     assert custom.master_key == "sk-real" and not custom.master_key_is_default
+    assert custom.container_key not in ("sk-real", default.container_key)
     assert custom.max_request_bytes == 1024 and custom.sleep_after_ms == 2000
     assert custom.ready_timeout_ms == 60_000 and custom.instances == 1
     assert custom.log_level == "debug"
@@ -49,8 +50,8 @@ def test_settings_defaults_and_overrides() -> None:
 def test_container_env_passes_only_listed_names() -> None:
     values = {"OPENAI_API_KEY": "sk-o", "ANTHROPIC_API_KEY": "", "CLOUDFLARE_API_TOKEN": "secret",
               "LITELLM_MASTER_KEY": "ignored-here"}
-    env = container_env(values.get, "sk-master")
-    assert env == {"LITELLM_MASTER_KEY": "sk-master", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    env = container_env(values.get, "sk-derived")
+    assert env == {"LITELLM_MASTER_KEY": "sk-derived", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
                    "OPENAI_API_KEY": "sk-o"}
     assert "CLOUDFLARE_API_TOKEN" not in CONTAINER_ENV_NAMES
 
