@@ -41,14 +41,14 @@ unit: install
 	$(VENV)/bin/pytest -q tests/unit
 
 local-test: install
-	node --test local/test/
+	node --test local/test/*.test.mjs
 
 e2e: install
 	$(VENV)/bin/pytest -q tests/e2e tests/fakes
 
 test: install
 	$(VENV)/bin/ruff check .
-	node --test local/test/
+	node --test local/test/*.test.mjs
 	$(VENV)/bin/pytest -q tests
 
 bench: install

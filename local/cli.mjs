@@ -1,0 +1,129 @@
+#!/usr/bin/env node
+// The local runtime's entry point (`make dev`, the e2e suite): reads wrangler.jsonc, loads the
+// worker in Pyodide, wires Durable Object namespaces and local Containers, serves HTTP.
+//
+//   node local/cli.mjs [--port N] [--host H] [--no-containers] [--control]
+//                      [--litellm-config FILE] [--container-env KEY=VALUE ...]
+//
+// PORT is read from the environment too (default 8787). Prints "Ready on http://HOST:PORT" once serving.
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { buildEnv, loadProject } from "./config.mjs";
+import { LocalContainer, killContainer, listContainers, stopAllContainers } from "./containers.mjs";
+import { createControl } from "./control.mjs";
+import { DurableObjectNamespace, listInstances } from "./durable_objects.mjs";
+import { startHttpServer } from "./http_server.mjs";
+import { loadWorker } from "./pyodide_host.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+// The one start command, shared with the image (container/Dockerfile CMD).
+const START_COMMAND = path.join(ROOT, "container", "start.sh");
+// What a container "image" has besides the env the Durable Object passes: the project's Python env.
+const CONTAINER_BASE_ENV = {
+  PATH: `${path.join(ROOT, ".venv", "bin")}:/usr/local/bin:/usr/bin:/bin`,
+  HOME: process.env.HOME ?? "/tmp",
+  LANG: "C.UTF-8",
+  PYTHONDONTWRITEBYTECODE: "1",
+};
+
+function parseOptions(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: "string" },
+      host: { type: "string", default: "127.0.0.1" },
+      "no-containers": { type: "boolean", default: false },
+      control: { type: "boolean", default: false },
+      "litellm-config": { type: "string" },
+      "container-env": { type: "string", multiple: true, default: [] },
+    },
+  });
+  const port = Number(values.port ?? process.env.PORT ?? 8787);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port: ${values.port ?? process.env.PORT}`);
+  const containerEnv = Object.fromEntries(values["container-env"].map((pair) => {
+    const at = pair.indexOf("=");
+    if (at < 1) throw new Error(`--container-env wants KEY=VALUE, got ${pair}`);
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  }));
+  if (values["litellm-config"]) containerEnv.LITELLM_CONFIG = path.resolve(values["litellm-config"]);
+  return { port, host: values.host, containers: !values["no-containers"], control: values.control, containerEnv };
+}
+
+/** One log line: JSON events from the worker pass through as they are; everything else is prefixed. */
+function log(line) {
+  process.stdout.write(typeof line === "string" ? `${line}\n` : `${JSON.stringify(line)}\n`);
+}
+
+async function main() {
+  const started = performance.now();
+  const options = parseOptions(process.argv.slice(2));
+  const project = loadProject(ROOT);
+  const dotVarsPath = path.join(ROOT, ".dev.vars");
+  const vars = buildEnv(project, {
+    processEnv: process.env,
+    dotVarsText: existsSync(dotVarsPath) ? readFileSync(dotVarsPath, "utf8") : null,
+  });
+
+  const env = { ...vars };
+  const pending = new Set();
+  const waitUntil = (promise) => {
+    pending.add(promise);
+    promise.catch((err) => log(`waitUntil rejected: ${err?.message ?? err}`)).finally(() => pending.delete(promise));
+  };
+  let worker = null; // set below: namespaces are created before the module they call into is loaded
+  const containerClasses = new Set(project.containers.map((c) => c.className));
+  for (const { name, className } of project.durableObjects) {
+    env[name] = new DurableObjectNamespace({
+      className,
+      env,
+      log,
+      createInstance: (state, doEnv) => worker.durableObjectFactory(className)(state, doEnv),
+      containerFactory: (hex, instanceName) => {
+        if (!options.containers || !containerClasses.has(className)) return undefined;
+        return new LocalContainer({
+          id: instanceName ?? hex.slice(0, 12),
+          className,
+          startCommand: [START_COMMAND],
+          cwd: ROOT,
+          baseEnv: { ...CONTAINER_BASE_ENV, ...options.containerEnv },
+          log,
+        });
+      },
+    });
+  }
+
+  worker = await loadWorker({ root: ROOT, main: project.main, env, waitUntil, log });
+  const control = options.control
+    ? createControl({ listContainers, killContainer, listInstances })
+    : undefined;
+  const server = await startHttpServer({
+    host: options.host,
+    port: options.port,
+    log,
+    control,
+    handler: (request) => worker.fetch(request, env, { waitUntil, passThroughOnException() {}, props: {} }),
+  });
+
+  let stopping = false;
+  const shutdown = async (signal) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: stopping the gateway and its containers`);
+    await Promise.race([server.close(), new Promise((r) => setTimeout(r, 2000))]);
+    await stopAllContainers();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+
+  const secs = ((performance.now() - started) / 1000).toFixed(2);
+  log(`containers: ${options.containers ? "local processes" : "off (ctx.container is undefined)"}; started in ${secs}s`);
+  log(`Ready on http://${options.host}:${server.port}`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`local runtime failed to start: ${err?.stack ?? err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,191 @@
+// Reads the same project files wrangler reads (wrangler.jsonc, .dev.vars) so the local runtime and
+// `wrangler deploy` can never disagree about bindings, vars or the container definition.
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Parse JSON with comments and trailing commas (the JSONC dialect wrangler accepts).
+ * A single character scanner, because regexes cannot tell `//` inside a string (a URL) from a comment.
+ * @param {string} text
+ * @returns {any}
+ */
+export function parseJsonc(text) {
+  let out = '';
+  let i = 0;
+  const n = text.length;
+  // Index in `out` of a comma that may turn out to be trailing; dropped if `}` or `]` comes next.
+  let pendingComma = -1;
+  while (i < n) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < n && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (j >= n) throw new SyntaxError('JSONC: unterminated string');
+      out += text.slice(i, j + 1);
+      pendingComma = -1;
+      i = j + 1;
+    } else if (c === '/' && text[i + 1] === '/') {
+      while (i < n && text[i] !== '\n') i++;
+    } else if (c === '/' && text[i + 1] === '*') {
+      const end = text.indexOf('*/', i + 2);
+      if (end < 0) throw new SyntaxError('JSONC: unterminated block comment');
+      out += ' '; // keep tokens on either side apart
+      i = end + 2;
+    } else if (c === ',') {
+      pendingComma = out.length;
+      out += c;
+      i++;
+    } else if (c === '}' || c === ']') {
+      if (pendingComma >= 0) out = out.slice(0, pendingComma) + out.slice(pendingComma + 1);
+      pendingComma = -1;
+      out += c;
+      i++;
+    } else {
+      if (!/\s/.test(c)) pendingComma = -1;
+      out += c;
+      i++;
+    }
+  }
+  return JSON.parse(out);
+}
+
+/**
+ * Parse the `.dev.vars` format: KEY=VALUE lines, `#` comments, blank lines, optional `export `,
+ * single quotes (literal) or double quotes (`\n`, `\"`, `\\` escapes; may span lines).
+ * In an unquoted value `#` starts a comment only at the start or after whitespace, so a key such as
+ * `abc#def` survives (dotenv would cut it at `#`).
+ * @param {string} text
+ * @returns {Record<string, string>}
+ */
+export function parseDotVars(text) {
+  /** @type {Record<string, string>} */
+  const vars = {};
+  const src = text.replace(/\r\n?/g, '\n');
+  let i = 0;
+  while (i < src.length) {
+    let lineEnd = src.indexOf('\n', i);
+    if (lineEnd < 0) lineEnd = src.length;
+    const line = src.slice(i, lineEnd);
+    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*/.exec(line);
+    if (!m) {
+      // Blank, comment, or junk: wrangler ignores lines it cannot parse, so do we.
+      i = lineEnd + 1;
+      continue;
+    }
+    const key = m[1];
+    const valueStart = i + m[0].length;
+    const q = src[valueStart];
+    if (q === '"' || q === "'") {
+      let j = valueStart + 1;
+      let value = '';
+      while (j < src.length && src[j] !== q) {
+        if (q === '"' && src[j] === '\\' && j + 1 < src.length) {
+          const e = src[j + 1];
+          value += e === 'n' ? '\n' : e === 'r' ? '\r' : e === 't' ? '\t' : e;
+          j += 2;
+        } else {
+          value += src[j++];
+        }
+      }
+      if (j < src.length) {
+        vars[key] = value;
+        const after = src.indexOf('\n', j);
+        i = after < 0 ? src.length : after + 1;
+        continue;
+      }
+      // No closing quote: fall through and take the line literally, quote included.
+    }
+    const raw = line.slice(m[0].length);
+    vars[key] = raw.replace(/(^|\s)#.*$/, '').trim();
+    i = lineEnd + 1;
+  }
+  return vars;
+}
+
+const SECRET_EXACT = new Set([
+  'LITELLM_MASTER_KEY',
+  'REDIS_HOST',
+  'REDIS_PORT',
+  'REDIS_PASSWORD',
+  'LITELLM_UPSTREAM_URL',
+]);
+
+/**
+ * Names the process environment may supply even though wrangler.jsonc does not declare them:
+ * the secrets a deployment sets with `wrangler secret put`. Anything else in the host environment
+ * is deliberately ignored so the worker sees what it would see on Cloudflare.
+ * @param {string} name
+ * @returns {boolean}
+ */
+export function isSecretName(name) {
+  return SECRET_EXACT.has(name) || /^[A-Z0-9_]+_API_(KEY|BASE)$/.test(name);
+}
+
+/**
+ * @typedef {{
+ *   root: string, configPath: string, main: string, mainPath: string,
+ *   compatibilityDate: string | undefined, compatibilityFlags: string[],
+ *   vars: Record<string, any>,
+ *   durableObjects: {name: string, className: string}[],
+ *   containers: {className: string, image: string, maxInstances: number | undefined, instanceType: string | undefined}[],
+ *   raw: any,
+ * }} Project
+ */
+
+/**
+ * Load `<rootDir>/wrangler.jsonc` (or wrangler.json).
+ * @param {string} rootDir
+ * @returns {Project}
+ */
+export function loadProject(rootDir) {
+  const root = path.resolve(rootDir);
+  const configPath = ['wrangler.jsonc', 'wrangler.json']
+    .map((f) => path.join(root, f))
+    .find((p) => existsSync(p));
+  if (!configPath) throw new Error(`no wrangler.jsonc in ${root}`);
+  const raw = parseJsonc(readFileSync(configPath, 'utf8'));
+  if (typeof raw.main !== 'string') throw new Error(`${configPath}: "main" is required`);
+  return {
+    root,
+    configPath,
+    main: raw.main,
+    mainPath: path.resolve(root, raw.main),
+    compatibilityDate: raw.compatibility_date,
+    compatibilityFlags: Array.isArray(raw.compatibility_flags) ? raw.compatibility_flags : [],
+    vars: raw.vars && typeof raw.vars === 'object' ? raw.vars : {},
+    durableObjects: (raw.durable_objects?.bindings ?? []).map((b) => ({
+      name: b.name,
+      className: b.class_name,
+    })),
+    containers: (raw.containers ?? []).map((c) => ({
+      className: c.class_name,
+      image: c.image,
+      maxInstances: c.max_instances,
+      instanceType: c.instance_type,
+    })),
+    raw,
+  };
+}
+
+/**
+ * Build the worker's string env: wrangler `vars`, overridden by `.dev.vars`, overridden by the
+ * process environment for declared vars and secret names only.
+ * Non-string `vars` values (numbers, JSON objects) are stringified: the Python side reads strings.
+ * @param {{vars: Record<string, any>}} project
+ * @param {{processEnv?: Record<string, string | undefined>, dotVarsText?: string | null}} [opts]
+ * @returns {Record<string, string>}
+ */
+export function buildEnv(project, { processEnv = {}, dotVarsText = null } = {}) {
+  /** @type {Record<string, string>} */
+  const env = {};
+  for (const [k, v] of Object.entries(project.vars ?? {})) {
+    env[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  }
+  if (dotVarsText) Object.assign(env, parseDotVars(dotVarsText));
+  const declared = new Set(Object.keys(project.vars ?? {}));
+  for (const [k, v] of Object.entries(processEnv)) {
+    if (v === undefined) continue;
+    if (declared.has(k) || isSecretName(k)) env[k] = v;
+  }
+  return env;
+}

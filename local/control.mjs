@@ -1,0 +1,51 @@
+// The local-only control API (/__local/...): lets tests and humans see and crash containers.
+// http_server.mjs only consults it for loopback clients.
+
+/** @param {number} status @param {any} body */
+function json(status, body) {
+  return new Response(JSON.stringify(body, null, 2), {
+    status,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+  });
+}
+
+function error(status, message, code) {
+  return json(status, { error: { message, type: 'invalid_request_error', code } });
+}
+
+/**
+ * @param {{ listContainers: () => any[], killContainer: (id: string, signal?: string) => boolean,
+ *   listInstances: () => any[] }} deps
+ * @returns {{ handle(req: Request): Promise<Response | null> }}
+ */
+export function createControl({ listContainers, killContainer, listInstances }) {
+  return {
+    async handle(req) {
+      const { pathname } = new URL(req.url);
+      if (pathname !== '/__local' && !pathname.startsWith('/__local/')) return null;
+      const method = req.method;
+      if (pathname === '/__local/containers') {
+        return method === 'GET' ? json(200, listContainers()) : error(405, 'method not allowed', 'method_not_allowed');
+      }
+      if (pathname === '/__local/instances') {
+        return method === 'GET' ? json(200, listInstances()) : error(405, 'method not allowed', 'method_not_allowed');
+      }
+      const m = /^\/__local\/containers\/([^/]+)\/kill$/.exec(pathname);
+      if (m) {
+        if (method !== 'POST') return error(405, 'method not allowed', 'method_not_allowed');
+        let id;
+        try {
+          id = decodeURIComponent(m[1]);
+        } catch {
+          return error(400, 'bad container id', 'bad_request');
+        }
+        const found = listContainers().find((c) => c.id === id);
+        if (!found) return error(404, `no container ${id}`, 'not_found');
+        if (!found.running) return error(409, `container ${id} is not running`, 'not_running');
+        const killed = killContainer(id, 'SIGKILL');
+        return killed ? json(200, { killed: id, signal: 'SIGKILL' }) : error(409, `container ${id} is not running`, 'not_running');
+      }
+      return error(404, 'unknown control endpoint', 'not_found');
+    },
+  };
+}

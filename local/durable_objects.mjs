@@ -1,0 +1,240 @@
+// Durable Objects as workerd shapes them, in memory: namespace binding -> id -> stub -> the one live
+// instance per id. Class names matter: the Python SDK recognises bindings by `constructor.name`.
+import { createHash, randomBytes } from 'node:crypto';
+import { DurableObjectStorage } from './do_storage.mjs';
+
+export { DurableObjectStorage };
+
+/** @type {Set<DurableObjectNamespace>} every namespace made in this process, for listInstances(). */
+const namespaces = new Set();
+
+export class DurableObjectId {
+  /** @param {string} hex @param {string} [name] */
+  constructor(hex, name) {
+    this._hex = hex;
+    if (name !== undefined) this.name = name;
+  }
+  toString() {
+    return this._hex;
+  }
+  /** @param {any} other */
+  equals(other) {
+    return other instanceof DurableObjectId && other._hex === this._hex;
+  }
+}
+
+/**
+ * The `ctx` given to a Durable Object's constructor.
+ * `container` is a prototype getter, so when there is no container it reads as `undefined` and
+ * Pyodide turns that into None (as in workerd). An ABSENT property would raise AttributeError
+ * in Python instead, and `null` would arrive as `jsnull`.
+ */
+export class DurableObjectState {
+  /**
+   * @param {{ id: DurableObjectId, storage: DurableObjectStorage, container?: any, log: (msg: string) => void, onAbort: () => void }} opts
+   */
+  constructor({ id, storage, container, log, onAbort }) {
+    this.id = id;
+    this.storage = storage;
+    this._container = container ?? undefined;
+    this._log = log;
+    this._onAbort = onAbort;
+    // Input gate: a count (not a chain) so a nested blockConcurrencyWhile() cannot deadlock.
+    this._blockers = 0;
+    /** @type {(() => void)[]} */
+    this._gateWaiters = [];
+  }
+
+  get container() {
+    return this._container;
+  }
+
+  /** @param {Promise<any>} promise */
+  waitUntil(promise) {
+    Promise.resolve(promise).catch((err) => this._log(`waitUntil task failed: ${err?.message ?? err}`));
+  }
+
+  /**
+   * Run fn; deliveries (fetch, alarm) that arrive meanwhile wait until it settles.
+   * @template T
+   * @param {() => Promise<T> | T} fn
+   * @returns {Promise<T>}
+   */
+  async blockConcurrencyWhile(fn) {
+    this._blockers++;
+    try {
+      return await fn();
+    } finally {
+      if (--this._blockers === 0) for (const wake of this._gateWaiters.splice(0)) wake();
+    }
+  }
+
+  /** Hold a delivery while any blockConcurrencyWhile() is running. */
+  async _waitGate() {
+    while (this._blockers > 0) await new Promise((r) => this._gateWaiters.push(r));
+  }
+
+  /** Reset the object: the next delivery constructs a fresh instance (storage survives, as in workerd). */
+  abort(reason) {
+    this._log(`abort(): ${reason ?? 'no reason'}`);
+    this._onAbort();
+  }
+}
+
+/** The stub a namespace hands out (workerd's stub class is also called DurableObject). */
+export class DurableObject {
+  /** @param {DurableObjectNamespace} ns @param {DurableObjectId} id */
+  constructor(ns, id) {
+    this._ns = ns;
+    this.id = id;
+    if (id.name !== undefined) this.name = id.name;
+  }
+
+  /**
+   * @param {string | URL | Request} input
+   * @param {RequestInit} [init]
+   * @returns {Promise<Response>}
+   */
+  async fetch(input, init) {
+    const rawUrl = input instanceof Request && Object.hasOwn(input, 'url') ? input.url : null;
+    // A new Request takes over the body stream of `input` without copying it.
+    const request = new Request(input, { ...(init ?? {}), duplex: 'half' });
+    if (rawUrl !== null) {
+      Object.defineProperty(request, 'url', { value: rawUrl, enumerable: true, configurable: true });
+    }
+    return this._ns._deliverFetch(this.id, request);
+  }
+}
+
+export class DurableObjectNamespace {
+  /**
+   * @param {{ className: string,
+   *   createInstance: (state: DurableObjectState, env: any) => any,
+   *   env: any,
+   *   containerFactory?: (idString: string) => any,
+   *   log?: (msg: string) => void }} opts
+   *   createInstance returns (or resolves to) `{ fetch(request): Promise<Response>, alarm?(info): Promise<void> }`.
+   */
+  constructor({ className, createInstance, env, containerFactory, log = (m) => console.error(m) }) {
+    this._className = className;
+    this._createInstance = createInstance;
+    this._env = env;
+    this._containerFactory = containerFactory;
+    this._log = (m) => log(`[${className}] ${m}`);
+    /** @type {Map<string, {id: DurableObjectId, state: DurableObjectState, instance: Promise<any> | null}>} */
+    this._slots = new Map();
+    /** @type {Map<string, string>} names seen for each hex id, so idFromString() ids show up named */
+    this._names = new Map();
+    namespaces.add(this);
+  }
+
+  /** @param {string} name @returns {DurableObjectId} */
+  idFromName(name) {
+    if (typeof name !== 'string') throw new TypeError('idFromName() needs a string');
+    const hex = createHash('sha256').update(`${this._className}\0${name}`).digest('hex');
+    this._names.set(hex, name);
+    return new DurableObjectId(hex, name);
+  }
+
+  /** @param {string} hex @returns {DurableObjectId} */
+  idFromString(hex) {
+    if (typeof hex !== 'string' || !/^[0-9a-f]{64}$/i.test(hex)) {
+      throw new TypeError('Invalid Durable Object ID: must be 64 hex digits');
+    }
+    return new DurableObjectId(hex.toLowerCase());
+  }
+
+  /** @returns {DurableObjectId} */
+  newUniqueId() {
+    return new DurableObjectId(randomBytes(32).toString('hex'));
+  }
+
+  /** @param {DurableObjectId} id @returns {DurableObject} */
+  get(id) {
+    if (!(id instanceof DurableObjectId)) throw new TypeError('get() needs a DurableObjectId');
+    return new DurableObject(this, id);
+  }
+
+  /** @param {string} name @returns {DurableObject} */
+  getByName(name) {
+    return this.get(this.idFromName(name));
+  }
+
+  /** Jurisdictions mean nothing locally. */
+  jurisdiction() {
+    return this;
+  }
+
+  _slot(id) {
+    const hex = id.toString();
+    let slot = this._slots.get(hex);
+    if (!slot) {
+      const storage = new DurableObjectStorage({
+        onAlarm: (info) => this._deliverAlarm(hex, info),
+        log: (m) => this._log(`${hex.slice(0, 8)}: ${m}`),
+      });
+      const container = this._containerFactory ? this._containerFactory(hex, this._names.get(hex)) : undefined;
+      slot = { id, state: /** @type {any} */ (null), instance: null };
+      slot.state = new DurableObjectState({
+        id,
+        storage,
+        container,
+        log: (m) => this._log(`${hex.slice(0, 8)}: ${m}`),
+        onAbort: () => (slot.instance = null),
+      });
+      this._slots.set(hex, slot);
+    }
+    return slot;
+  }
+
+  /** The live instance for a slot; concurrent first calls share one construction. */
+  _instance(slot) {
+    if (!slot.instance) {
+      const p = Promise.resolve().then(() => this._createInstance(slot.state, this._env));
+      slot.instance = p;
+      // A constructor that throws leaves no instance behind: the next delivery tries again.
+      p.catch(() => {
+        if (slot.instance === p) slot.instance = null;
+      });
+    }
+    return slot.instance;
+  }
+
+  async _deliverFetch(id, request) {
+    const slot = this._slot(id);
+    const instance = await this._instance(slot);
+    await slot.state._waitGate();
+    const response = await instance.fetch(request);
+    if (!response || typeof response !== 'object' || !('status' in response) || !('headers' in response)) {
+      throw new TypeError(`${this._className}.fetch() did not return a Response`);
+    }
+    return response;
+  }
+
+  async _deliverAlarm(hex, info) {
+    const slot = this._slots.get(hex);
+    if (!slot) return;
+    const instance = await this._instance(slot);
+    await slot.state._waitGate();
+    if (typeof instance.alarm !== 'function') {
+      this._log(`${hex.slice(0, 8)}: alarm fired but the object has no alarm() handler`);
+      return;
+    }
+    await instance.alarm(info);
+  }
+
+  /** @returns {{className: string, id: string, name: string | undefined, constructed: boolean}[]} */
+  _describe() {
+    return [...this._slots.entries()].map(([hex, slot]) => ({
+      className: this._className,
+      id: hex,
+      name: this._names.get(hex),
+      constructed: slot.instance !== null,
+    }));
+  }
+}
+
+/** @returns {{className: string, id: string, name: string | undefined, constructed: boolean}[]} */
+export function listInstances() {
+  return [...namespaces].flatMap((ns) => ns._describe());
+}

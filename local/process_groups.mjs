@@ -1,0 +1,77 @@
+// Process-group plumbing for containers.mjs: every container runs in its own process group (so one
+// kill reaches LiteLLM's workers too), which also means nothing kills them when the host dies
+// unless we do it here.
+import net from 'node:net';
+import { constants as osConstants } from 'node:os';
+
+/** pids (= process group ids) of every child that may still be alive, for the synchronous exit hook. */
+export const liveGroups = new Set();
+
+/**
+ * Pick a free loopback port: bind :0, read it, close. Racy in theory; fine on a dev machine.
+ * @returns {Promise<number>}
+ */
+export function pickFreePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = /** @type {import('node:net').AddressInfo} */ (srv.address());
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Signal a whole process group.
+ * @param {number} pid the group leader's pid (= pgid, since children are spawned detached)
+ * @param {NodeJS.Signals | number} sig
+ * @returns {boolean} false if the group no longer exists
+ */
+export function killGroup(pid, sig) {
+  try {
+    process.kill(-pid, sig);
+    return true;
+  } catch {
+    return false; // ESRCH: the group is already gone
+  }
+}
+
+/**
+ * @param {number} n a signal number as workerd's container.signal() takes it (15, 9, ...)
+ * @returns {NodeJS.Signals}
+ */
+export function signalName(n) {
+  const entry = Object.entries(osConstants.signals).find(([, v]) => v === n);
+  if (!entry) throw new RangeError(`unknown signal number ${n}`);
+  return /** @type {NodeJS.Signals} */ (entry[0]);
+}
+
+let hooksInstalled = false;
+function killAllSync() {
+  for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
+  liveGroups.clear();
+}
+/**
+ * Children run in their own process groups, so a Ctrl-C to the host does not reach them, and
+ * they would outlive it. 'exit' covers normal exit and uncaught exceptions; for SIGINT/SIGTERM/
+ * SIGHUP we only act when nobody else listens (then we restore the default: die by that signal);
+ * a host with its own handlers is expected to call stopAllContainers() and exit, which hits 'exit'.
+ * SIGKILL of the host cannot be caught: that one can still leave orphans.
+ */
+/** Idempotent. */
+export function installExitHooks() {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on('exit', killAllSync);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    const onSignal = () => {
+      if (process.listenerCount(sig) > 1) return;
+      killAllSync();
+      process.off(sig, onSignal);
+      process.kill(process.pid, sig);
+    };
+    process.on(sig, onSignal);
+  }
+}

@@ -1,0 +1,144 @@
+// Bridges between node streams and WHATWG streams, shared by http_server.mjs and containers.mjs.
+// Written by hand rather than Readable.toWeb/fromWeb so that (1) a connection that closes before the
+// body is complete ERRORS the web stream instead of ending it cleanly (a truncated SSE stream must
+// not look like a finished one), and (2) cancel/abort reach the socket immediately.
+
+/** Bytes buffered in a web stream before the node side is paused. Small: we relay, not store. */
+const HIGH_WATER_BYTES = 64 * 1024;
+
+/**
+ * Wrap a node Readable (IncomingMessage) as a byte ReadableStream, chunk by chunk, with backpressure.
+ * @param {import('node:stream').Readable} readable
+ * @param {{ isComplete?: () => boolean, onCancel?: (reason: any) => void, label?: string }} [opts]
+ *   isComplete: called on 'close' to decide whether the body ended properly (IncomingMessage.complete).
+ * @returns {ReadableStream<Uint8Array>}
+ */
+export function nodeToWebStream(readable, { isComplete, onCancel, label = 'body' } = {}) {
+  let settled = false;
+  return new ReadableStream(
+    {
+      start(controller) {
+        readable.on('data', (chunk) => {
+          if (settled) return;
+          const bytes =
+            typeof chunk === 'string'
+              ? new TextEncoder().encode(chunk)
+              : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+          controller.enqueue(bytes);
+          if ((controller.desiredSize ?? 1) <= 0) readable.pause();
+        });
+        readable.once('end', () => {
+          if (settled) return;
+          settled = true;
+          controller.close();
+        });
+        readable.once('error', (err) => {
+          if (settled) return;
+          settled = true;
+          // Node says just "aborted" when the peer dies mid-body: name what broke. Aborts stay as is.
+          controller.error(
+            err?.name === 'AbortError' ? err : new Error(`connection lost before the ${label} was complete (${err?.message})`, { cause: err }),
+          );
+        });
+        readable.once('close', () => {
+          if (settled) return;
+          // 'close' without 'end': the peer went away mid-body.
+          if (isComplete && isComplete()) {
+            settled = true;
+            controller.close();
+            return;
+          }
+          settled = true;
+          controller.error(new Error(`connection lost before the ${label} was complete`));
+        });
+      },
+      pull() {
+        readable.resume();
+      },
+      cancel(reason) {
+        settled = true;
+        try {
+          onCancel?.(reason);
+        } finally {
+          readable.destroy();
+        }
+      },
+    },
+    { highWaterMark: HIGH_WATER_BYTES, size: (chunk) => chunk.byteLength },
+  );
+}
+
+/**
+ * Turn a chunk from a web stream into bytes node can write.
+ * @param {any} value
+ * @returns {Uint8Array}
+ */
+export function toBytes(value) {
+  if (value instanceof Uint8Array) return value;
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  throw new TypeError('body chunk is not bytes');
+}
+
+/**
+ * Resolve when `writable` drains; reject if it closes or errors first.
+ * @param {import('node:stream').Writable} writable
+ * @returns {Promise<void>}
+ */
+export function waitDrain(writable) {
+  return new Promise((resolve, reject) => {
+    const done = (err) => {
+      writable.off('drain', onDrain);
+      writable.off('close', onClose);
+      writable.off('error', onClose);
+      err ? reject(err) : resolve();
+    };
+    const onDrain = () => done();
+    const onClose = (err) => done(err instanceof Error ? err : new Error('stream closed while waiting for drain'));
+    writable.on('drain', onDrain);
+    writable.on('close', onClose);
+    writable.on('error', onClose);
+  });
+}
+
+/**
+ * Copy a web ReadableStream into a node Writable chunk by chunk (each chunk written as soon as it is
+ * read; waits for 'drain' when the writable is full). On a stream error the writable is destroyed,
+ * so the peer sees a broken message rather than a clean end.
+ * @param {ReadableStream} stream
+ * @param {import('node:stream').Writable} writable
+ * @param {{ end?: boolean }} [opts]
+ * @returns {Promise<void>} resolves when everything was written, rejects on either side's failure.
+ */
+export async function pipeWebToNode(stream, writable, { end = true } = {}) {
+  const reader = stream.getReader();
+  const onClose = () => {
+    // The node side went away: stop the producer now instead of at its next chunk.
+    if (!writable.writableFinished) reader.cancel(new Error('destination closed')).catch(() => {});
+  };
+  writable.once('close', onClose);
+  if (writable.destroyed) onClose(); // already gone before we started: 'close' will not fire again
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (writable.destroyed) throw new Error('destination closed');
+      if (!writable.write(toBytes(value))) await waitDrain(writable);
+    }
+    // A cancel from onClose ends the read loop as if done: that is a failure, not a completed body.
+    if (writable.destroyed) throw new Error('destination closed');
+    if (end) writable.end();
+  } catch (err) {
+    reader.cancel(err).catch(() => {});
+    writable.destroy(err instanceof Error ? err : new Error(String(err)));
+    throw err;
+  } finally {
+    writable.off('close', onClose);
+    try {
+      reader.releaseLock();
+    } catch {
+      // already released or a read is pending after cancel: nothing to do
+    }
+  }
+}
