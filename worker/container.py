@@ -18,6 +18,7 @@ from workers import DurableObject, Response
 
 import errors
 from body_limit import ByteBudget, Declared, judge_declared_length
+from content_types import is_json
 from header_policy import client_response_headers, forwarded_request_headers
 from js_interop import env_lookup, header, iter_headers, js_dict, make_headers, present
 from jsonlog import EventLog
@@ -257,6 +258,12 @@ class LiteLLMContainer(DurableObject):
             self._log.emit("warning", "upstream_lost", request_id=request_id, error=str(exc)[:200])
             return error_response(errors.upstream_unreachable(), request_id)
 
+        if upstream.status >= 400 and not is_json(header(upstream.headers, "content-type")):
+            # LiteLLM's unhandled errors are plain text; clients get the OpenAI shape, same status.
+            if present(upstream.body):
+                await upstream.body.cancel()
+            self._end()
+            return error_response(errors.upstream_error(upstream.status), request_id)
         body = upstream.body
         if present(body):
             body = on_finish(body, self._end)  # in flight until the client has the last byte

@@ -19,9 +19,10 @@ import errors
 from auth import key_matches, presented_key
 from body_limit import Declared, judge_declared_length
 from container import STATE_PATH, LiteLLMContainer
+from content_types import body_type_accepted
 from durations import format_duration_ms
 from instances import instance_names, pick_instance
-from js_interop import env_lookup, header, js_dict, js_response_of
+from js_interop import env_lookup, header, js_dict, js_response_of, present
 from jsonlog import EventLog
 from request_ids import request_id_for
 from responses import error_response, json_response, with_headers
@@ -83,6 +84,10 @@ class Default(WorkerEntrypoint):
             return error_response(errors.request_too_large(settings.max_request_bytes), request_id)
         if declared is Declared.INVALID:
             return error_response(errors.invalid_content_length(), request_id)
+        has_body = present(incoming.body) and header(incoming.headers, "content-length") != "0"
+        if not body_type_accepted(str(incoming.method), urlsplit(request.url).path,
+                                  header(incoming.headers, "content-type"), has_body):
+            return error_response(errors.unsupported_media_type("application/json"), request_id)
         namespace = getattr(self.env, BINDING, None)
         if namespace is None:
             return error_response(errors.container_unbound(), request_id)

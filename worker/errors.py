@@ -8,8 +8,10 @@
 | 404    | not_found             | any path outside the forwarded allow-list                   |
 | 405    | method_not_allowed    | a known path with a method it does not take                 |
 | 413    | request_too_large     | body over MAX_REQUEST_BYTES (declared or counted in flight) |
+| 415    | unsupported_media_type| a POST body that is not JSON (multipart for transcriptions) |
 | 500    | gateway_error         | a bug in the gateway itself                                 |
 | 502    | upstream_unreachable  | connection to LiteLLM lost before it answered               |
+| 4xx/5xx| upstream_error        | LiteLLM failed without a JSON body; its status is kept      |
 | 503    | container_unbound     | no container (and no upstream URL) behind the gateway       |
 | 503    | container_starting    | LiteLLM not ready within READY_TIMEOUT (it keeps booting)   |
 | 503    | container_failed      | LiteLLM exited during boot; the next request retries        |
@@ -71,6 +73,16 @@ def invalid_content_length() -> GatewayError:
 def request_too_large(limit_bytes: int) -> GatewayError:
     return GatewayError(413, f"Request body exceeds the limit of {limit_bytes} bytes",
                         "invalid_request_error", "request_too_large")
+
+
+def unsupported_media_type(expected: str) -> GatewayError:
+    return GatewayError(415, f"Send the request body as {expected}", "invalid_request_error",
+                        "unsupported_media_type")
+
+
+def upstream_error(status: int) -> GatewayError:
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return GatewayError(status, f"LiteLLM could not process this request (HTTP {status})", kind, "upstream_error")
 
 
 def container_unbound() -> GatewayError:
