@@ -1,0 +1,75 @@
+"""The e2e suite's gateways. By default: the local runtime with a real LiteLLM whose models point at
+the fake provider. With GATEWAY_URL (and GATEWAY_KEY) set: that gateway, and local-only cases skip."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.runtime import Gateway, start_gateway
+from tests.fakes.litellm_config import container_test_env, render_test_config
+from tests.fakes.provider_process import FakeProvider
+
+REMOTE_URL = os.environ.get("GATEWAY_URL")
+E2E_KEY = "sk-e2e-client-key-4c1d2b"  # what clients present; the container gets a derived key
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not REMOTE_URL:
+        return
+    skip = pytest.mark.skip(reason="needs control of the local runtime (GATEWAY_URL is set)")
+    for item in items:
+        if "local_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def fake() -> Iterator[FakeProvider | None]:
+    if REMOTE_URL:
+        yield None
+        return
+    with FakeProvider.start(chunks=5) as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def litellm_config(fake: FakeProvider | None, tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    if fake is None:
+        return None
+    path = tmp_path_factory.mktemp("litellm") / "litellm_test_config.yaml"
+    path.write_text(render_test_config(fake.url))
+    return path
+
+
+def launch(litellm_config: Path | None, **kwargs: object) -> Gateway:
+    return start_gateway(key=E2E_KEY, litellm_config=litellm_config, container_env=container_test_env(),
+                         **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def gateway(litellm_config: Path | None) -> Iterator[Gateway]:
+    """The shared gateway, warmed: LiteLLM has booted and answered once."""
+    if REMOTE_URL:
+        remote = Gateway(REMOTE_URL, os.environ.get("GATEWAY_KEY", "sk-1234"))
+        yield remote
+        remote.stop()
+        return
+    local = launch(litellm_config)
+    try:
+        warm = local.chat("gpt-4o-mini", "warm-up")
+        assert warm.status_code == 200, warm.text
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture
+def provider(fake: FakeProvider | None) -> FakeProvider:
+    """The fake provider, reset; for cases that prove what did (not) reach it."""
+    if fake is None:
+        pytest.skip("the fake provider's counters are only visible locally")
+    fake.reset()
+    return fake
