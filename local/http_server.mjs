@@ -43,7 +43,7 @@ function toWebRequest(req, { host, port, signal }) {
   const request = new Request(rawUrl, {
     method,
     headers,
-    body: hasBody ? nodeToWebStream(req, { isComplete: () => req.complete, label: 'request body' }) : null,
+    body: hasBody ? nodeToWebStream(req, { isComplete: () => req.complete, label: 'request body', drainOnCancel: true }) : null,
     duplex: 'half',
     signal,
   });

@@ -9,11 +9,13 @@ const HIGH_WATER_BYTES = 64 * 1024;
 /**
  * Wrap a node Readable (IncomingMessage) as a byte ReadableStream, chunk by chunk, with backpressure.
  * @param {import('node:stream').Readable} readable
- * @param {{ isComplete?: () => boolean, onCancel?: (reason: any) => void, label?: string }} [opts]
+ * @param {{ isComplete?: () => boolean, onCancel?: (reason: any) => void, label?: string, drainOnCancel?: boolean }} [opts]
  *   isComplete: called on 'close' to decide whether the body ended properly (IncomingMessage.complete).
+ *   drainOnCancel: discard the rest instead of destroying the socket, so a client still uploading
+ *   (e.g. a body refused as too large) can finish writing and read the answer instead of a reset.
  * @returns {ReadableStream<Uint8Array>}
  */
-export function nodeToWebStream(readable, { isComplete, onCancel, label = 'body' } = {}) {
+export function nodeToWebStream(readable, { isComplete, onCancel, label = 'body', drainOnCancel = false } = {}) {
   let settled = false;
   return new ReadableStream(
     {
@@ -60,7 +62,12 @@ export function nodeToWebStream(readable, { isComplete, onCancel, label = 'body'
         try {
           onCancel?.(reason);
         } finally {
-          readable.destroy();
+          if (drainOnCancel) {
+            readable.removeAllListeners('data');
+            readable.resume();
+          } else {
+            readable.destroy();
+          }
         }
       },
     },
