@@ -1,0 +1,180 @@
+"""The container's life as clients meet it: unbound, cold start, slow boot, idle stop, crash, restart.
+
+Each scenario runs its own local runtime (vars differ), so these are local-only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.e2e.assertions import openai_error
+from tests.e2e.conftest import launch
+from tests.e2e.runtime import Gateway
+
+pytestmark = pytest.mark.local_only
+
+SLEEP_AFTER_S = 6
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.25):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def running(gateway: Gateway) -> list[dict]:
+    return [c for c in gateway.containers() if c["running"]]
+
+
+# -- no container bound -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def unbound(litellm_config: Path) -> Iterator[Gateway]:
+    gateway = launch(litellm_config, containers=False)
+    yield gateway
+    gateway.stop()
+
+
+def test_unbound_answers_503_with_retry_after(unbound: Gateway) -> None:
+    assert unbound.health()["container"]["state"] == "unbound"
+    response = unbound.chat("gpt-4o-mini", "anyone there?")
+    assert response.status_code == 503
+    assert openai_error(response)["code"] == "container_unbound"
+    assert int(response.headers["retry-after"]) > 0
+    # Auth still comes first: no key, no hint about what is behind.
+    assert unbound.client.post("/v1/chat/completions", json={}).status_code == 401
+
+
+# -- a readiness budget shorter than LiteLLM's boot ---------------------------------------------
+
+def test_boot_slower_than_ready_timeout_is_503_then_success(litellm_config: Path) -> None:
+    gateway = launch(litellm_config, env={"READY_TIMEOUT": "1s"})
+    try:
+        started = time.monotonic()
+        first = gateway.chat("gpt-4o-mini", "too early")
+        assert first.status_code == 503, first.text
+        assert openai_error(first)["code"] == "container_starting"
+        assert 1 <= int(first.headers["retry-after"]) <= 30
+        assert time.monotonic() - started < 5, "the 503 must come after READY_TIMEOUT, not after the boot"
+        assert gateway.health()["container"]["state"] == "starting"
+        ok = wait_for(lambda: (r := gateway.chat("gpt-4o-mini", "now?")).status_code == 200 and r, 90, 1)
+        assert "now?" in ok.text
+        assert gateway.health()["container"]["restarts"] == 0  # the boot went on; nothing restarted
+    finally:
+        gateway.stop()
+
+
+# -- one container's whole life -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lifecycle_config(litellm_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test config plus a stream longer than SLEEP_AFTER (5 chunks, 1.6 s apart)."""
+    config = yaml.safe_load(litellm_config.read_text())
+    base = next(m["litellm_params"]["api_base"] for m in config["model_list"] if m["model_name"] == "gpt-4o-mini")
+    config["model_list"].append({"model_name": "long-stream", "litellm_params": {
+        "model": "openai/gpt-delay1600", "api_base": base, "api_key": "sk-fake-upstream"}})
+    path = tmp_path_factory.mktemp("lifecycle") / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def life(lifecycle_config: Path) -> Iterator[Gateway]:
+    gateway = launch(lifecycle_config, env={"SLEEP_AFTER": f"{SLEEP_AFTER_S}s"})
+    pids: set[int] = set()
+    gateway.seen_pids = pids  # type: ignore[attr-defined]
+    yield gateway
+    pids.update(c["pid"] for c in gateway.containers() if c.get("pid"))
+    gateway.stop()
+    # Stopping the runtime leaves no child process behind.
+    assert gateway.process is not None and gateway.process.poll() is not None
+    wait_for(lambda: not any(pid_alive(pid) for pid in pids), 10)
+
+
+def test_health_never_starts_a_container(life: Gateway) -> None:
+    for _ in range(3):
+        assert life.health()["container"]["state"] == "stopped"
+    time.sleep(1)
+    assert running(life) == []
+
+
+def test_first_request_after_cold_start_waits_and_succeeds(life: Gateway) -> None:
+    started = time.monotonic()
+    response = life.chat("gpt-4o-mini", "cold-start")
+    assert response.status_code == 200, response.text
+    assert "cold-start" in response.text
+    assert time.monotonic() - started > 1  # it really waited for a boot
+    health = life.health()["container"]
+    assert health["state"] == "ready" and health["last_boot_ms"] > 1000
+    life.seen_pids.update(c["pid"] for c in running(life))  # type: ignore[attr-defined]
+
+
+def test_a_stream_longer_than_sleep_after_is_not_cut(life: Gateway) -> None:
+    payload = {"model": "long-stream", "stream": True, "messages": [{"role": "user", "content": "long"}]}
+    started = time.monotonic()
+    with life.client.stream("POST", "/v1/chat/completions", json=payload, headers=life.auth()) as response:
+        assert response.status_code == 200
+        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+    assert time.monotonic() - started > SLEEP_AFTER_S
+    assert lines[-1] == "data: [DONE]"
+    assert life.health()["container"]["state"] == "ready"
+
+
+def test_idle_container_is_stopped_by_the_alarm(life: Gateway) -> None:
+    state = wait_for(lambda: (c := life.health()["container"])["state"] == "stopped" and c, SLEEP_AFTER_S * 3)
+    assert state["last_exit"] == "idle"
+    assert running(life) == []
+
+
+def test_next_request_restarts_it(life: Gateway) -> None:
+    response = life.chat("gpt-4o-mini", "wake-up")
+    assert response.status_code == 200, response.text
+    health = life.health()["container"]
+    assert health["state"] == "ready" and health["restarts"] == 1
+    life.seen_pids.update(c["pid"] for c in running(life))  # type: ignore[attr-defined]
+
+
+def test_crash_mid_request_is_a_502_and_the_next_request_gets_a_new_container(life: Gateway) -> None:
+    [before] = running(life)
+    result: dict[str, httpx.Response] = {}
+
+    def slow_call() -> None:
+        result["response"] = life.chat("slowpoke", "in flight")  # the fake answers after 2 s
+
+    caller = threading.Thread(target=slow_call)
+    caller.start()
+    time.sleep(0.7)
+    life.kill_container(before["id"])
+    caller.join(timeout=30)
+    assert not caller.is_alive(), "the in-flight request hung"
+    assert result["response"].status_code == 502, result["response"].text
+    assert openai_error(result["response"])["code"] == "upstream_unreachable"
+    wait_for(lambda: life.health()["container"]["state"] == "failed", 10)
+    assert life.health()["container"]["last_exit"] == "crashed"
+
+    again = life.chat("gpt-4o-mini", "after-crash")
+    assert again.status_code == 200, again.text
+    [after] = running(life)
+    assert after["pid"] != before["pid"]
+    assert life.health()["container"]["restarts"] == 2
+    life.seen_pids.update({before["pid"], after["pid"]})  # type: ignore[attr-defined]
