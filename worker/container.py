@@ -1,5 +1,8 @@
 """LiteLLMContainer: the Durable Object that owns one LiteLLM container — its lifecycle and the proxy to it.
 
+With no container bound but LITELLM_UPSTREAM_URL set, it fronts that existing LiteLLM instead: the
+same auth swap, header hygiene, streaming and error mapping, and no lifecycle.
+
 Failures map to one status each (see errors.py): no container 503, not ready in time 503 + Retry-After
 (the boot goes on), exited while booting 503, connection lost before an answer 502, body over the
 limit while streaming 413.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -69,7 +73,15 @@ class LiteLLMContainer(DurableObject):
             return json_response(self._report(container, settings))
         request_id = request_id_for(header(request.js_object.headers, "x-request-id"))
         if container is None:
-            return error_response(errors.container_unbound(), request_id)
+            if settings.upstream_url is None:
+                return error_response(errors.container_unbound(), request_id)
+            upstream = settings.upstream_url  # an existing LiteLLM: same proxy, no lifecycle
+
+            def send_upstream(target: str, init: Any) -> Any:
+                return js.fetch(upstream + target, init)
+
+            return await self._proxy(send_upstream, request, url, request_id, settings.upstream_key, settings,
+                                     on_done=lambda: None)
 
         self._begin()
         handed_off = False
@@ -77,9 +89,14 @@ class LiteLLMContainer(DurableObject):
             failure = await self._ensure_ready(container, settings)
             if failure is not None:
                 return error_response(failure, request_id)
-            response = await self._forward(container, request, url, request_id, settings)
-            handed_off = True
-            return response
+            port = container.getTcpPort(CONTAINER_PORT)
+
+            def send_to_container(target: str, init: Any) -> Any:
+                return port.fetch(CONTAINER_ORIGIN + target, init)
+
+            handed_off = True  # from here _proxy calls _end once the response is over
+            return await self._proxy(send_to_container, request, url, request_id, settings.container_key,
+                                     settings, on_done=self._end)
         finally:
             if not handed_off:
                 self._end()
@@ -214,7 +231,7 @@ class LiteLLMContainer(DurableObject):
 
     def _report(self, container: Any, settings: Settings) -> dict[str, object]:
         if container is None:
-            return {"state": State.UNBOUND.value}
+            return {"state": "upstream" if settings.upstream_url else State.UNBOUND.value}
         report = self.lifecycle.report(now_ms())
         report["inflight"] = self._inflight
         return report
@@ -229,13 +246,14 @@ class LiteLLMContainer(DurableObject):
         self._inflight -= 1
         self._last_activity_ms = now_ms()
 
-    async def _forward(self, container: Any, request: Any, url: Any, request_id: str,
-                       settings: Settings) -> Response:
+    async def _proxy(self, send: Callable[[str, Any], Any], request: Any, url: Any, request_id: str,
+                     litellm_key: str, settings: Settings, on_done: Callable[[], None]) -> Response:
+        """One request to LiteLLM and its answer back, both as streams; `on_done` runs when it is over."""
         incoming = request.js_object
         init: dict[str, Any] = {
             "method": incoming.method,
-            "headers": make_headers(forwarded_request_headers(
-                iter_headers(incoming.headers), settings.container_key, request_id)),
+            "headers": make_headers(forwarded_request_headers(iter_headers(incoming.headers), litellm_key,
+                                                              request_id)),
             "redirect": "manual",
         }
         budget: ByteBudget | None = None
@@ -248,27 +266,27 @@ class LiteLLMContainer(DurableObject):
                 body = limited(body, budget)
             init["body"] = body
             init["duplex"] = "half"
-        target = CONTAINER_ORIGIN + url.path + (f"?{url.query}" if url.query else "")
         try:
-            upstream = await container.getTcpPort(CONTAINER_PORT).fetch(target, js_dict(init))
+            upstream = await send(url.path + (f"?{url.query}" if url.query else ""), js_dict(init))
         except JsException as exc:
-            self._end()
+            on_done()
             if budget is not None and budget.exceeded:
                 return error_response(errors.request_too_large(settings.max_request_bytes), request_id)
-            self._log.emit("warning", "upstream_lost", request_id=request_id, error=str(exc)[:200])
+            # The error's class only: its message can name the upstream's address.
+            self._log.emit("warning", "upstream_lost", request_id=request_id, error=type(exc).__name__)
             return error_response(errors.upstream_unreachable(), request_id)
 
         if upstream.status >= 400 and not is_json(header(upstream.headers, "content-type")):
             # LiteLLM's unhandled errors are plain text; clients get the OpenAI shape, same status.
             if present(upstream.body):
                 await upstream.body.cancel()
-            self._end()
+            on_done()
             return error_response(errors.upstream_error(upstream.status), request_id)
         body = upstream.body
         if present(body):
-            body = on_finish(body, self._end)  # in flight until the client has the last byte
+            body = on_finish(body, on_done)  # in flight until the client has the last byte
         else:
-            self._end()
+            on_done()
         headers = make_headers(client_response_headers(iter_headers(upstream.headers), request_id))
         return Response(js.Response.new(body, js_dict({
             "status": upstream.status, "statusText": upstream.statusText, "headers": headers,

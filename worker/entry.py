@@ -32,6 +32,7 @@ from settings import VERSION, Settings
 __all__ = ["Default", "LiteLLMContainer"]
 
 BINDING = "LITELLM_CONTAINER"
+_HEALTHY_STATES = frozenset({"ready", "stopped", "starting", "upstream"})  # "failed"/"unbound" degrade
 _warned: set[str] = set()  # configuration warnings, logged once per isolate
 
 
@@ -107,9 +108,9 @@ class Default(WorkerEntrypoint):
                 stub = namespace.get(namespace.idFromName(name))
                 answer = await stub.fetch(f"http://gateway{STATE_PATH}")
                 instances.append({"name": name, **json.loads(await answer.text())})
-        states = {str(item.get("state")) for item in instances}
+        healthy = namespace is not None and all(item.get("state") in _HEALTHY_STATES for item in instances)
         return {
-            "status": "ok" if namespace is not None and states <= {"ready", "stopped", "starting"} else "degraded",
+            "status": "ok" if healthy else "degraded",
             "service": "litellm-router",
             "version": VERSION,
             "container_binding": namespace is not None,

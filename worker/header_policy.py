@@ -16,7 +16,7 @@ HOP_BY_HOP = frozenset({
 
 # Client credentials are checked at the edge and replaced by the master key; cookies and the
 # host belong to the edge, not to LiteLLM.
-_DROPPED_REQUEST = HOP_BY_HOP | {"authorization", "x-api-key", "cookie", "host"}
+_DROPPED_REQUEST = HOP_BY_HOP | {"authorization", "x-api-key", "cookie", "host", "accept-encoding"}
 
 # LiteLLM's x-litellm-* headers reveal upstream URLs, model names and versions; these are the
 # ones that say nothing about the inside and help clients correlate calls.
@@ -24,12 +24,15 @@ _KEPT_LITELLM = frozenset({"x-litellm-call-id", "x-litellm-attempted-retries", "
 
 
 def forwarded_request_headers(
-    headers: Iterable[tuple[str, str]], container_key: str, request_id: str
+    headers: Iterable[tuple[str, str]], litellm_key: str, request_id: str
 ) -> list[tuple[str, str]]:
     """Headers for the request to LiteLLM: client's minus hop-by-hop and credentials, plus ours."""
     kept = [(name, value) for name, value in headers if name.lower() not in _DROPPED_REQUEST
             and name.lower() != "x-request-id"]
-    kept.append(("authorization", f"Bearer {container_key}"))
+    kept.append(("authorization", f"Bearer {litellm_key}"))
+    # Plain bytes from LiteLLM: runtimes that decode compressed bodies on fetch (Node's, workerd's)
+    # would otherwise pass on a Content-Encoding that no longer matches the body.
+    kept.append(("accept-encoding", "identity"))
     kept.append(("x-request-id", request_id))
     return kept
 

@@ -5,6 +5,7 @@ Every knob an operator can turn is listed here with its default; wrangler.jsonc 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +27,8 @@ CONTAINER_ENV_NAMES = (
     "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "DEMO_MODELS", "LITELLM_NUM_WORKERS", "LITELLM_LOG",
 )
 
+_HTTP_URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+
 Lookup = Callable[[str], "str | None"]
 
 
@@ -40,6 +43,8 @@ class Settings:
     log_level: str
     cors: CorsPolicy
     instances: int
+    upstream_url: str | None  # an existing LiteLLM to front when no container is bound
+    upstream_key: str  # its master key (LITELLM_UPSTREAM_KEY, else LITELLM_MASTER_KEY)
     problems: tuple[str, ...] = field(default=())  # invalid vars replaced by defaults, for one warning
 
     @classmethod
@@ -65,6 +70,10 @@ class Settings:
             return default
 
         key = lookup("LITELLM_MASTER_KEY") or ""
+        upstream = (lookup("LITELLM_UPSTREAM_URL") or "").strip().rstrip("/") or None
+        if upstream is not None and not _HTTP_URL.match(upstream):
+            problems.append("LITELLM_UPSTREAM_URL is not an http(s) URL without query; ignoring it")
+            upstream = None
         return cls(
             master_key=key or DEFAULT_MASTER_KEY,
             master_key_is_default=not key,
@@ -75,6 +84,8 @@ class Settings:
             log_level=(lookup("LOG_LEVEL") or "info").lower(),
             cors=CorsPolicy.parse(lookup("CORS_ALLOWED_ORIGINS")),
             instances=positive_int("CONTAINER_INSTANCES", 1),
+            upstream_url=upstream,
+            upstream_key=lookup("LITELLM_UPSTREAM_KEY") or key or DEFAULT_MASTER_KEY,
             problems=tuple(problems),
         )
 

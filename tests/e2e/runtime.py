@@ -138,3 +138,45 @@ def start_gateway(
             gateway.stop()
             raise RuntimeError(f"local runtime did not start:\n{gateway.log_text()[-3000:]}")
     return gateway
+
+
+class LiteLLMProcess:
+    """LiteLLM started the way the container starts it (container/start.sh), outside any gateway."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str) -> None:
+        self.process = process
+        self.url = url
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def start_litellm(config: Path, key: str, env: dict[str, str] | None = None, timeout: float = 90) -> LiteLLMProcess:
+    port = free_port()
+    process_env = {
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "PORT": str(port), "HOST": "127.0.0.1", "LITELLM_CONFIG": str(config), "LITELLM_MASTER_KEY": key,
+        **(env or {}),
+    }
+    process = subprocess.Popen([str(ROOT / "container" / "start.sh")], env=process_env, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    litellm = LiteLLMProcess(process, f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"LiteLLM exited with {process.returncode} while booting")
+        try:
+            if httpx.get(f"{litellm.url}/health/liveliness", timeout=2).status_code == 200:
+                return litellm
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    litellm.stop()
+    raise RuntimeError(f"LiteLLM not ready within {timeout}s")

@@ -99,3 +99,16 @@ def test_instances_sticky_and_spread() -> None:
     assert len({pick_instance(4, f"user-{i}") for i in range(200)}) == 4
     spread = [pick_instance(3, None) for _ in range(300)]
     assert {spread.count(name) for name in instance_names(3)} == {100}
+
+
+def test_upstream_url_settings() -> None:
+    none = Settings.from_lookup(lambda name: None)
+    assert none.upstream_url is None and none.upstream_key == "sk-1234"
+    values = {"LITELLM_UPSTREAM_URL": "https://litellm.internal.example.com/", "LITELLM_MASTER_KEY": "sk-edge"}
+    fronting = Settings.from_lookup(values.get)
+    assert fronting.upstream_url == "https://litellm.internal.example.com"
+    assert fronting.upstream_key == "sk-edge"  # falls back to the master key
+    assert Settings.from_lookup({**values, "LITELLM_UPSTREAM_KEY": "sk-up"}.get).upstream_key == "sk-up"
+    for bad in ("ftp://x", "not a url", "http://host/path?q=1", "http://"):
+        broken = Settings.from_lookup({"LITELLM_UPSTREAM_URL": bad}.get)
+        assert broken.upstream_url is None and broken.problems
