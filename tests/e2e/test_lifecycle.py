@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -118,14 +119,20 @@ def test_health_never_starts_a_container(life: Gateway) -> None:
     assert running(life) == []
 
 
-def test_first_request_after_cold_start_waits_and_succeeds(life: Gateway) -> None:
+def test_first_requests_after_cold_start_share_one_boot_and_succeed(life: Gateway) -> None:
+    """Six requests arrive while the container is stopped: one start, one readiness wait, six answers."""
     started = time.monotonic()
-    response = life.chat("gpt-4o-mini", "cold-start")
-    assert response.status_code == 200, response.text
-    assert "cold-start" in response.text
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(lambda n: life.chat("gpt-4o-mini", f"cold-start-{n}"), range(6)))
+    for n, response in enumerate(responses):
+        assert response.status_code == 200, response.text
+        assert f"cold-start-{n}" in response.text
     assert time.monotonic() - started > 1  # it really waited for a boot
     health = life.health()["container"]
-    assert health["state"] == "ready" and health["last_boot_ms"] > 1000
+    assert health["state"] == "ready" and health["last_boot_ms"] > 1000 and health["restarts"] == 0
+    assert len(running(life)) == 1
+    starts = [line for line in life.logs if '"event":"container_state"' in line and '"state":"starting"' in line]
+    assert len(starts) == 1, starts
     life.seen_pids.update(c["pid"] for c in running(life))  # type: ignore[attr-defined]
 
 
