@@ -30,9 +30,9 @@ def error_response(error: GatewayError, request_id: str, headers: dict[str, str]
 
 def with_headers(response: Any, extra: dict[str, str]) -> Any:
     """Adds headers to a passed-on response without touching its body (the stream moves as is)."""
-    if not extra:
-        return response
     original = js_response_of(response)
+    if all(original.headers.get(name) == value for name, value in extra.items()):
+        return response  # already there (the Durable Object sets x-request-id): no copy
     copy = js.Response.new(original.body, js_dict({
         "status": original.status, "statusText": original.statusText, "headers": original.headers,
     }))
