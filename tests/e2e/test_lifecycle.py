@@ -23,6 +23,7 @@ from tests.e2e.runtime import Gateway
 pytestmark = pytest.mark.local_only
 
 SLEEP_AFTER_S = 6
+ALLOWED_ORIGIN = "https://app.example.com"
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.25):  # type: ignore[no-untyped-def]
@@ -51,7 +52,7 @@ def running(gateway: Gateway) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def unbound(litellm_config: Path) -> Iterator[Gateway]:
-    gateway = launch(litellm_config, containers=False)
+    gateway = launch(litellm_config, containers=False, env={"CORS_ALLOWED_ORIGINS": ALLOWED_ORIGIN})
     yield gateway
     gateway.stop()
 
@@ -64,6 +65,24 @@ def test_unbound_answers_503_with_retry_after(unbound: Gateway) -> None:
     assert int(response.headers["retry-after"]) > 0
     # Auth still comes first: no key, no hint about what is behind.
     assert unbound.client.post("/v1/chat/completions", json={}).status_code == 401
+
+
+def test_cors_for_a_listed_origin_only(unbound: Gateway) -> None:
+    """Preflight and CORS headers come from the edge alone, so they need no container."""
+    preflight = unbound.client.options("/v1/chat/completions", headers={
+        "origin": ALLOWED_ORIGIN, "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type"})
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    assert "authorization" in preflight.headers["access-control-allow-headers"]
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    answer = unbound.client.get("/v1/models", headers={"origin": ALLOWED_ORIGIN})  # a 401, still readable
+    assert answer.status_code == 401
+    assert answer.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    assert "x-request-id" in answer.headers["access-control-expose-headers"]
+    other = unbound.client.options("/v1/chat/completions", headers={
+        "origin": "https://other.example.com", "access-control-request-method": "POST"})
+    assert other.status_code == 403 and "access-control-allow-origin" not in other.headers
 
 
 # -- a readiness budget shorter than LiteLLM's boot ---------------------------------------------

@@ -4,6 +4,7 @@ would use is checked here, since neither a Cloudflare account nor Docker is avai
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -110,3 +111,11 @@ def test_start_command_defaults() -> None:
     for default in ("LITELLM_LOCAL_MODEL_COST_MAP", "NO_DOCS", "DISABLE_ADMIN_UI", "JSON_LOGS", 'PORT:=4000'):
         assert default in start
     assert "--detailed_debug" not in start  # it would log prompts and headers
+
+
+def test_make_deploy_refuses_without_cloudflare_credentials() -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("CLOUDFLARE_")}
+    result = subprocess.run(["make", "-s", "deploy"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode != 0
+    assert "CLOUDFLARE_API_TOKEN" in result.stderr and "CLOUDFLARE_ACCOUNT_ID" in result.stderr
+    assert "wrangler deploy" not in result.stdout  # it stopped before calling wrangler
