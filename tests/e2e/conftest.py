@@ -1,5 +1,7 @@
 """The e2e suite's gateways. By default: the local runtime with a real LiteLLM whose models point at
-the fake provider. With GATEWAY_URL (and GATEWAY_KEY) set: that gateway, and local-only cases skip."""
+the fake provider. With GATEWAY_URL (and GATEWAY_KEY) set: that gateway, and local-only cases skip;
+FAKE_PROVIDER_URL then names the fake provider its models point at, so the cases that prove what reached
+the provider run too (they skip without it)."""
 
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def fake() -> Iterator[FakeProvider | None]:
     if REMOTE_URL:
-        yield None
+        remote_fake = os.environ.get("FAKE_PROVIDER_URL")
+        yield FakeProvider.attach(remote_fake) if remote_fake else None
         return
     with FakeProvider.start(chunks=5) as provider:
         yield provider
@@ -37,7 +40,7 @@ def fake() -> Iterator[FakeProvider | None]:
 
 @pytest.fixture(scope="session")
 def litellm_config(fake: FakeProvider | None, tmp_path_factory: pytest.TempPathFactory) -> Path | None:
-    if fake is None:
+    if fake is None or REMOTE_URL:
         return None
     path = tmp_path_factory.mktemp("litellm") / "litellm_test_config.yaml"
     path.write_text(render_test_config(fake.url))
@@ -70,6 +73,6 @@ def gateway(litellm_config: Path | None) -> Iterator[Gateway]:
 def provider(fake: FakeProvider | None) -> FakeProvider:
     """The fake provider, reset; for cases that prove what did (not) reach it."""
     if fake is None:
-        pytest.skip("the fake provider's counters are only visible locally")
+        pytest.skip("needs the fake provider's counters: set FAKE_PROVIDER_URL to the one the gateway uses")
     fake.reset()
     return fake

@@ -24,11 +24,16 @@ def _python() -> str:
 class FakeProvider:
     """Handle on a running fake provider process; use as a context manager or call stop()."""
 
-    def __init__(self, proc: subprocess.Popen[str], port: int) -> None:
+    def __init__(self, proc: subprocess.Popen[str] | None, port: int, url: str | None = None) -> None:
         self.proc = proc
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = url or f"http://127.0.0.1:{port}"
         self._client = httpx.Client(base_url=self.url, timeout=10.0)
+
+    @classmethod
+    def attach(cls, url: str) -> Self:
+        """A fake provider someone else runs (the one a remote gateway's models point at)."""
+        return cls(None, 0, url.rstrip("/"))
 
     @classmethod
     def start(
@@ -73,6 +78,8 @@ class FakeProvider:
 
     def stop(self) -> None:
         self._client.close()
+        if self.proc is None:
+            return
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
