@@ -60,7 +60,7 @@ class Default(WorkerEntrypoint):
         return response
 
     async def _answer(self, request: Any, route: Route, method: str, path: str, settings: Settings,
-                      request_id: str, origin: str | None) -> Any:
+                      request_id: str, origin: str | None) -> Response:
         if route is Route.ROOT:
             return json_response({"service": "litellm-router", "status": "ok"})
         if route is Route.HEALTH:
@@ -75,7 +75,7 @@ class Default(WorkerEntrypoint):
                 errors.origin_not_allowed(), request_id)
         return await self._forward(request, settings, request_id)
 
-    async def _forward(self, request: Any, settings: Settings, request_id: str) -> Any:
+    async def _forward(self, request: Any, settings: Settings, request_id: str) -> Response:
         incoming = request.js_object
         key = presented_key(header(incoming.headers, "authorization"), header(incoming.headers, "x-api-key"))
         if not key_matches(key, settings.master_key):
@@ -97,7 +97,7 @@ class Default(WorkerEntrypoint):
         stub = namespace.get(namespace.idFromName(name))
         forwarded = js.Request.new(incoming, js_dict({"headers": incoming.headers}))
         forwarded.headers.set("x-request-id", request_id)
-        return js_response_of(await stub.fetch(forwarded))
+        return Response(js_response_of(await stub.fetch(forwarded)))  # a workers.Response, on either SDK
 
     async def _health(self, settings: Settings) -> dict[str, object]:
         """Never starts a container: the Durable Objects answer from what they know."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import js
 from workers import Response
@@ -28,7 +27,7 @@ def error_response(error: GatewayError, request_id: str, headers: dict[str, str]
     )
 
 
-def with_headers(response: Any, extra: dict[str, str]) -> Any:
+def with_headers(response: Response, extra: dict[str, str]) -> Response:
     """Adds headers to a passed-on response without touching its body (the stream moves as is)."""
     original = js_response_of(response)
     if all(original.headers.get(name) == value for name, value in extra.items()):
