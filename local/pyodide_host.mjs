@@ -2,7 +2,8 @@
 // `workers` SDK from the project's uv environment, and calls it the way workerd does:
 // a fresh entrypoint instance per request, one live instance per Durable Object, and requests /
 // responses converted by the SDK's own rpc helpers (python_from_rpc / python_to_rpc).
-import { existsSync, readdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 
@@ -11,6 +12,12 @@ const require = createRequire(import.meta.url);
 // Where Pyodide finds things inside its virtual file system.
 const WORKER_MOUNT = "/session/worker";
 const SDK_MOUNT = "/lib/python3.13/site-packages/workers";
+
+// Stdlib modules the SDK and worker/ import, preloaded into a memory snapshot: a start from the snapshot
+// takes ~0.5 s instead of ~2 s. Only stdlib: the snapshot must not hold references to JS objects.
+const SNAPSHOT_IMPORTS = "import asyncio, json, inspect, datetime, functools, http.client, email.message, " +
+  "urllib.parse, hashlib, hmac, uuid, re, dataclasses, enum, typing, collections.abc, contextlib, itertools, " +
+  "pyodide.http, pyodide.ffi";
 
 // Compat flags in force for our compatibility date (2026-04-20) that the SDK consults.
 const COMPAT_FLAGS = {
@@ -67,12 +74,7 @@ export function findWorkersSdk(root) {
  *          log: (line: string) => void}} options
  */
 export async function loadWorker({ root, main, env, waitUntil, log }) {
-  const { loadPyodide } = await import("pyodide");
-  const pyodide = await loadPyodide({
-    indexURL: path.dirname(require.resolve("pyodide/package.json")) + path.sep,
-    stdout: (line) => log(line),
-    stderr: (line) => log(line),
-  });
+  const pyodide = await loadPyodideWithSnapshot(path.join(root, ".local-cache"), log);
   const workerDir = path.dirname(path.resolve(root, main));
   pyodide.FS.mkdirTree(WORKER_MOUNT);
   pyodide.mountNodeFS(WORKER_MOUNT, workerDir);
@@ -105,6 +107,41 @@ sys.path.insert(0, ${JSON.stringify(WORKER_MOUNT)})
   const moduleName = path.basename(main).replace(/\.py$/, "");
   const mainModule = pyodide.pyimport(moduleName);
   return new WorkerModule(pyodide, host, mainModule);
+}
+
+/**
+ * Pyodide from the cached memory snapshot when one exists for these inputs (Pyodide version, Node
+ * version, preloaded imports: the file name hashes them, so any change makes a new one); otherwise a
+ * plain load that writes the snapshot for next time.
+ */
+async function loadPyodideWithSnapshot(cacheDir, log) {
+  const { loadPyodide } = await import("pyodide");
+  const pyodidePackage = JSON.parse(readFileSync(require.resolve("pyodide/package.json"), "utf8"));
+  const options = {
+    indexURL: path.dirname(require.resolve("pyodide/package.json")) + path.sep,
+    stdout: (line) => log(line),
+    stderr: (line) => log(line),
+  };
+  const key = createHash("sha256").update([pyodidePackage.version, process.version, SNAPSHOT_IMPORTS].join("\n"));
+  const file = path.join(cacheDir, `pyodide-${key.digest("hex").slice(0, 16)}.snapshot`);
+  if (existsSync(file)) {
+    try {
+      return await loadPyodide({ ...options, _loadSnapshot: readFileSync(file) });
+    } catch (err) {
+      log(`pyodide snapshot unusable (${err?.message ?? err}); loading without it`);
+    }
+  }
+  const pyodide = await loadPyodide({ ...options, _makeSnapshot: true });
+  pyodide.runPython(SNAPSHOT_IMPORTS);
+  try {
+    mkdirSync(cacheDir, { recursive: true });
+    const partial = `${file}.${process.pid}.tmp`; // several runtimes may start at once: rename is atomic
+    writeFileSync(partial, pyodide.makeMemorySnapshot());
+    renameSync(partial, file);
+  } catch (err) {
+    log(`could not save the pyodide snapshot: ${err?.message ?? err}`);
+  }
+  return pyodide;
 }
 
 /** The imported main module: its default entrypoint and its exported Durable Object classes. */
