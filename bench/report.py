@@ -1,0 +1,207 @@
+"""Turn the measurements into ratios, a Markdown table, and one verdict line per target."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+# The issue's targets. Overheads compare the gateway with LiteLLM direct measured in the same run.
+GOAL_EDGE_P50_MS = 1.0
+GOAL_EDGE_P99_MS = 3.0
+GOAL_THROUGHPUT_RATIO = 0.95
+GOAL_CHUNK_DELAY_MS = 5.0
+GOAL_BOOT_CPU_S = 2.5
+GOAL_CPU_PER_REQUEST_MS = 5.0
+
+COLUMNS = ("provider", "litellm", "gateway")
+HEADERS = ("provider direct", "LiteLLM direct", "gateway")
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), model)
+    except OSError:
+        pass
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    return {
+        "arch": platform.machine(),
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "node": node,
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _get(results: dict[str, Any], target: str, *path: str) -> float | None:
+    node: Any = results["targets"].get(target)
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def ratios(results: dict[str, Any]) -> dict[str, float | None]:
+    """Gateway against LiteLLM direct: what the edge (Worker + Durable Object + runtime) adds."""
+
+    def diff(*path: str) -> float | None:
+        gw, ll = _get(results, "gateway", *path), _get(results, "litellm", *path)
+        return None if gw is None or ll is None else round(gw - ll, 3)
+
+    def ratio(*path: str) -> float | None:
+        gw, ll = _get(results, "gateway", *path), _get(results, "litellm", *path)
+        return None if gw is None or not ll else round(gw / ll, 3)
+
+    return {
+        "edge_p50_ms": diff("sequential", "p50_ms"),
+        "edge_p99_ms": diff("sequential", "p99_ms"),
+        "latency_p50_ratio": ratio("sequential", "p50_ms"),
+        "throughput_ratio": ratio("concurrent", "throughput_rps"),
+        "c16_p99_ratio": ratio("concurrent", "p99_ms"),
+        "chunk_delay_gain_mean_ms": diff("streaming", "delay_mean_ms"),
+        "chunk_delay_gain_max_ms": diff("streaming", "delay_max_ms"),
+    }
+
+
+ROWS: tuple[tuple[str, tuple[str, ...], int], ...] = (
+    ("sequential p50 (ms)", ("sequential", "p50_ms"), 2),
+    ("sequential p90 (ms)", ("sequential", "p90_ms"), 2),
+    ("sequential p99 (ms)", ("sequential", "p99_ms"), 2),
+    ("c16 throughput (req/s)", ("concurrent", "throughput_rps"), 1),
+    ("c16 p50 (ms)", ("concurrent", "p50_ms"), 2),
+    ("c16 p99 (ms)", ("concurrent", "p99_ms"), 2),
+    ("stream: first chunk p50 (ms)", ("streaming", "ttfc_p50_ms"), 2),
+    ("stream: chunk delay mean (ms)", ("streaming", "delay_mean_ms"), 2),
+    ("stream: chunk delay p99 (ms)", ("streaming", "delay_p99_ms"), 2),
+    ("stream: chunk delay max (ms)", ("streaming", "delay_max_ms"), 2),
+    ("stream: coalesced reads", ("streaming", "coalesced_reads"), 0),
+    ("LiteLLM CPU/req, sequential (ms)", ("sequential", "cpu_ms_per_request", "litellm"), 2),
+    ("LiteLLM CPU/req, c16 (ms)", ("concurrent", "cpu_ms_per_request", "litellm"), 2),
+    ("runtime (node) CPU/req, sequential (ms)", ("sequential", "cpu_ms_per_request", "runtime"), 2),
+    ("runtime (node) CPU/req, c16 (ms)", ("concurrent", "cpu_ms_per_request", "runtime"), 2),
+    ("fake provider CPU/req, c16 (ms)", ("concurrent", "cpu_ms_per_request", "provider"), 2),
+    ("bench client CPU/req, c16 (ms)", ("concurrent", "cpu_ms_per_request", "client"), 2),
+    # Not ours: CPU other processes on the machine used meanwhile. Above ~0.2 cores, distrust the run.
+    ("other processes, sequential (cores)", ("sequential", "foreign_cpu_cores"), 2),
+    ("other processes, c16 (cores)", ("concurrent", "foreign_cpu_cores"), 2),
+)
+
+
+def table(results: dict[str, Any]) -> str:
+    out = ["| metric † | " + " | ".join(HEADERS) + " | gateway ÷ LiteLLM | edge = gateway - LiteLLM |"]
+    out.append("|---" * (len(HEADERS) + 3) + "|")
+    for label, path, digits in ROWS:
+        cells = [_get(results, col, *path) for col in COLUMNS]
+        gw, ll = cells[2], cells[1]
+        comparable = gw is not None and ll is not None and not label.startswith("other")  # noise: no ratio
+        ratio = _fmt(gw / ll, 3) if comparable and ll else "n/a"
+        edge = _fmt(gw - ll, digits) if comparable else "n/a"
+        out.append(f"| {label} | " + " | ".join(_fmt(c, digits) for c in cells) + f" | {ratio} | {edge} |")
+    return "\n".join(out)
+
+
+def cold_table(cold: dict[str, Any]) -> str:
+    rows = [
+        ("LiteLLM direct: start.sh → /health/liveliness 200", "litellm_boot_wall_s", "litellm_boot_cpu_s"),
+        ("gateway: runtime start (node → `Ready on`)", "runtime_start_wall_s", "runtime_start_cpu_s"),
+        ("gateway: first request, container stopped → 200", "gateway_first_request_s", "gateway_litellm_cpu_s"),
+        ("gateway: container spawn → first 200", "gateway_container_to_first_200_s", None),
+    ]
+    other = {"litellm_boot_wall_s": "litellm_boot_other_cores",
+             "gateway_first_request_s": "gateway_first_request_other_cores"}
+    out = ["| cold start † | wall (s) | CPU (s) | other processes (cores) |", "|---|---|---|---|"]
+    for label, wall, cpu in rows:
+        cpu_cell = _fmt(cold.get(cpu)) if cpu else "n/a"
+        out.append(f"| {label} | {_fmt(cold.get(wall))} | {cpu_cell} | {_fmt(cold.get(other.get(wall, '')))} |")
+    return "\n".join(out)
+
+
+def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    r = results["ratios"]
+    cold = results["cold_start"]
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, met: bool | None, measured: str, goal: str) -> None:
+        out.append({"name": name, "met": met, "measured": measured, "goal": goal})
+
+    missing = "not measured: --smoke skips LiteLLM direct"
+    p50, p99 = r["edge_p50_ms"], r["edge_p99_ms"]
+    goal = f"≤ {GOAL_EDGE_P50_MS:g} ms p50, ≤ {GOAL_EDGE_P99_MS:g} ms p99"
+    if p50 is None or p99 is None:
+        add("edge-overhead", None, missing, goal)
+    else:
+        add("edge-overhead", p50 <= GOAL_EDGE_P50_MS and p99 <= GOAL_EDGE_P99_MS,
+            f"+{p50:.2f} ms p50, +{p99:.2f} ms p99", goal)
+    tr = r["throughput_ratio"]
+    goal = f"≥ {GOAL_THROUGHPUT_RATIO:.0%} of LiteLLM direct at c16"
+    if tr is None:
+        add("throughput", None, missing, goal)
+    else:
+        add("throughput", tr >= GOAL_THROUGHPUT_RATIO, f"{tr:.1%}", goal)
+    dmax = _get(results, "gateway", "streaming", "delay_max_ms")
+    coal = _get(results, "gateway", "streaming", "coalesced_reads")
+    assert dmax is not None and coal is not None
+    add("streaming", dmax <= GOAL_CHUNK_DELAY_MS and coal == 0,
+        f"max {dmax:.2f} ms after upstream send, {coal:.0f} coalesced", f"≤ {GOAL_CHUNK_DELAY_MS:g} ms, 0 coalesced")
+    # LiteLLM's own cost: from the clean direct run when there is one, else from LiteLLM inside the gateway.
+    source = "litellm" if "litellm" in results["targets"] else "gateway"
+    boot = cold.get("litellm_boot_cpu_s") if source == "litellm" else cold.get("gateway_litellm_cpu_s")
+    per_req = _get(results, source, "sequential", "cpu_ms_per_request", "litellm")
+    assert boot is not None and per_req is not None
+    add("litellm-cost", boot <= GOAL_BOOT_CPU_S and per_req <= GOAL_CPU_PER_REQUEST_MS,
+        f"boot {boot:.2f} s CPU, {per_req:.2f} ms CPU/request",
+        f"≤ {GOAL_BOOT_CPU_S:g} s, ≤ {GOAL_CPU_PER_REQUEST_MS:g} ms")
+    return out
+
+
+NOISE_CORES = 0.25  # other processes' load above which a phase's absolute numbers are not worth much
+
+
+def noise(results: dict[str, Any]) -> dict[str, float]:
+    """Phases during which other processes on the machine used more than NOISE_CORES cores."""
+    found = {}
+    for target, phases in results["targets"].items():
+        for phase in ("sequential", "concurrent"):
+            cores = phases[phase].get("foreign_cpu_cores", 0.0)
+            if cores > NOISE_CORES:
+                found[f"{target} {phase}"] = cores
+    for key, cores in results["cold_start"].items():
+        if key.endswith("_other_cores") and cores > NOISE_CORES:
+            found[key.removesuffix("_other_cores")] = cores
+    return found
+
+
+def verdict_line(v: dict[str, Any]) -> str:
+    return f"target {v['name']}: {'met' if v['met'] else 'missed'} ({v['measured']} vs {v['goal']})"
+
+
+def render(results: dict[str, Any], say: Callable[[str], None] = print) -> None:
+    m = results["machine"]
+    say("## litellm-router bench" + (" (smoke: tiny counts, numbers meaningless)" if results["smoke"] else ""))
+    say("")
+    say(f"† machine-specific absolute figures: `uname -m` {m['arch']}, nproc {m['nproc']}, {m['cpu_model']}, "
+        f"{m['date']}, Python {m['python']}, node {m['node']}, load average at start {m['loadavg_at_start']}, "
+        f"bytecode: {results['config']['pycache']}. Trust the ratios more than the absolute numbers.")
+    say("")
+    say(table(results))
+    say("")
+    say(cold_table(results["cold_start"]))
+    say("")
+    for v in results["verdicts"]:
+        say(verdict_line(v))
+    if results["noise"]:
+        phases = ", ".join(f"{k} ({v:.2f} cores)" for k, v in results["noise"].items())
+        say("")
+        say(f"NOTE: other processes were busy during {phases}: those figures are inflated; rerun on a quiet machine.")

@@ -1,0 +1,62 @@
+"""`python -m bench --smoke` end to end: the report's shape, never its timings (they are machine noise).
+
+Boots one LiteLLM (inside the gateway; smoke mode skips LiteLLM direct), so it takes ~25 s.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VERDICT = re.compile(r"^target (edge-overhead|throughput|streaming|litellm-cost): (met|missed) \((.+) vs (.+)\)$")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+    out = tmp_path_factory.mktemp("bench") / "results.json"
+    python = ROOT / ".venv" / "bin" / "python"
+    proc = subprocess.run(
+        [str(python if python.exists() else sys.executable), "-m", "bench", "--smoke", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=150, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return proc.stdout, json.loads(out.read_text())
+
+
+def test_prints_the_tables(smoke: tuple[str, dict]) -> None:
+    stdout, _ = smoke
+    assert "| metric † | provider direct | LiteLLM direct | gateway | gateway ÷ LiteLLM |" in stdout
+    assert "| cold start † | wall (s) | CPU (s) |" in stdout
+    assert "machine-specific" in stdout and "nproc" in stdout
+
+
+def test_one_verdict_line_per_target(smoke: tuple[str, dict]) -> None:
+    stdout, results = smoke
+    lines = [line for line in stdout.splitlines() if line.startswith("target ")]
+    assert [VERDICT.match(line).group(1) for line in lines if VERDICT.match(line)] == [
+        "edge-overhead", "throughput", "streaming", "litellm-cost"
+    ], lines
+    assert [v["name"] for v in results["verdicts"]] == ["edge-overhead", "throughput", "streaming", "litellm-cost"]
+
+
+def test_results_json_shape(smoke: tuple[str, dict]) -> None:
+    _, results = smoke
+    assert results["smoke"] is True and results["leftovers"] == []
+    expected = {"machine", "counts", "config", "targets", "cold_start", "ratios", "verdicts", "noise", "duration_s"}
+    assert expected <= set(results)
+    assert set(results["targets"]) == {"provider", "gateway"}  # smoke skips LiteLLM direct
+    for target in results["targets"].values():
+        assert set(target) == {"sequential", "concurrent", "streaming"}
+        assert {"p50_ms", "p90_ms", "p99_ms", "cpu_ms_per_request"} <= set(target["sequential"])
+        assert {"throughput_rps", "p50_ms", "p99_ms", "errors"} <= set(target["concurrent"])
+        assert {"ttfc_p50_ms", "delay_mean_ms", "delay_max_ms", "coalesced_reads"} <= set(target["streaming"])
+    gateway = results["targets"]["gateway"]["sequential"]["cpu_ms_per_request"]
+    assert {"litellm", "runtime", "provider", "client"} <= set(gateway)
+    assert {"runtime_start_wall_s", "gateway_first_request_s", "gateway_litellm_cpu_s"} <= set(results["cold_start"])
+    assert {"edge_p50_ms", "edge_p99_ms", "throughput_ratio"} <= set(results["ratios"])
