@@ -3,7 +3,8 @@
 Against one fake provider on loopback, in sequence (never two LiteLLMs at once: 2 cores):
   1. provider direct  - the floor: the fake itself and the client;
   2. LiteLLM direct   - container/start.sh, the same start command as the image (skipped by --smoke);
-  3. whole gateway    - node local/cli.mjs: Worker + Durable Object in Pyodide + LiteLLM started on demand.
+  3. whole gateway    - node local/cli.mjs: Worker + Durable Object in Pyodide + LiteLLM started on demand;
+  4. gateway, N=2     - CONTAINER_INSTANCES=2: two containers behind one edge, concurrency phase only.
 Prints a Markdown report and verdicts on stdout, progress on stderr, and writes bench/results.json.
 """
 
@@ -15,6 +16,7 @@ import json
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ from .config import (
     strong_key,
 )
 from .http1 import BlockingConn
-from .measure import PATH, Target, chat_body, foreign_since, mark, run_target
+from .measure import PATH, Target, chat_body, concurrent, foreign_since, mark, run_target
 from .procs import REPO_ROOT, Gateway, LiteLLMDirect, group_cpu, pid_cpu
 
 DEFAULT_OUT = REPO_ROOT / "bench" / "results.json"
@@ -116,6 +118,39 @@ def bench_gateway(config: Path, env: dict[str, str], runtime_env: dict[str, str]
             results["leftovers"].append(f"gateway process groups {left} (killed by the bench)")
 
 
+def bench_gateway_scaled(config: Path, env: dict[str, str], runtime_env: dict[str, str], workdir: Path,
+                         counts: Any, results: dict[str, Any]) -> None:
+    """CONTAINER_INSTANCES=2: how throughput at c16 scales when requests spread over two containers."""
+    say("gateway N=2: starting the local runtime with CONTAINER_INSTANCES=2")
+    gateway = Gateway(config, strong_key(), env, workdir / "gateway-n2.log",
+                      runtime_env={**runtime_env, "CONTAINER_INSTANCES": "2"})
+    try:
+        gateway.wait_ready()
+        headers = {"Authorization": f"Bearer {gateway.client_key}", "Content-Type": "application/json"}
+
+        def first_request(index: int) -> int:
+            conn = BlockingConn("127.0.0.1", gateway.port, timeout=FIRST_REQUEST_TIMEOUT_S)
+            try:
+                return conn.request("POST", PATH, headers, chat_body(CHAT_MODEL, f"bench-n2-{index}"))[0]
+            finally:
+                conn.close()
+
+        with ThreadPoolExecutor(2) as pool:  # round-robin: the two first requests boot both, in parallel
+            statuses = list(pool.map(first_request, range(2)))
+        pgids = [int(c["pid"]) for c in gateway.containers() if c.get("running") and c.get("pid")]
+        if statuses != [200, 200] or len(pgids) != 2:
+            raise RuntimeError(f"gateway N=2: first requests {statuses}, running containers {pgids}")
+        target = Target("gateway N=2", gateway.port, gateway.client_key, STREAM_MODEL,
+                        cpu={"litellm": lambda: sum(group_cpu(pgid) for pgid in pgids),
+                             "runtime": gateway.runtime_cpu})
+        say(f"gateway N=2: concurrency {counts.concurrency} for {counts.seconds:g}s")
+        results["targets"]["gateway_n2"] = {"concurrent": concurrent(target, counts)}
+    finally:
+        left = gateway.stop()
+        if left:
+            results["leftovers"].append(f"gateway N=2 process groups {left} (killed by the bench)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     counts = SMOKE if args.smoke else FULL
@@ -146,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.smoke:
             bench_litellm_direct(config, env, workdir, fake, counts, results)
         bench_gateway(config, env, runtime_env, workdir, fake, counts, results)
+        bench_gateway_scaled(config, env, runtime_env, workdir, counts, results)
     results["ratios"] = report.ratios(results)
     results["verdicts"] = report.verdicts(results)
     results["noise"] = report.noise(results)

@@ -128,6 +128,19 @@ def cold_table(cold: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def scale_table(results: dict[str, Any]) -> str:
+    """c16 throughput with one container and with two behind one edge (CONTAINER_INSTANCES=2)."""
+    rows = [("LiteLLM direct (1 process)", "litellm"), ("gateway, N=1", "gateway"), ("gateway, N=2", "gateway_n2")]
+    one = _get(results, "gateway", "concurrent", "throughput_rps")
+    out = ["| scale-out † (c16) | throughput (req/s) | p50 / p99 (ms) | vs gateway N=1 |", "|---|---|---|---|"]
+    for label, key in rows:
+        rps = _get(results, key, "concurrent", "throughput_rps")
+        p50, p99 = _get(results, key, "concurrent", "p50_ms"), _get(results, key, "concurrent", "p99_ms")
+        factor = _fmt(rps / one, 2) if rps is not None and one else "n/a"
+        out.append(f"| {label} | {_fmt(rps, 1)} | {_fmt(p50)} / {_fmt(p99)} | {factor} |")
+    return "\n".join(out)
+
+
 def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
     r = results["ratios"]
     cold = results["cold_start"]
@@ -174,7 +187,7 @@ def noise(results: dict[str, Any]) -> dict[str, float]:
     found = {}
     for target, phases in results["targets"].items():
         for phase in ("sequential", "concurrent"):
-            cores = phases[phase].get("foreign_cpu_cores", 0.0)
+            cores = phases.get(phase, {}).get("foreign_cpu_cores", 0.0)  # N=2 runs only `concurrent`
             if cores > NOISE_CORES:
                 found[f"{target} {phase}"] = cores
     for key, cores in results["cold_start"].items():
@@ -198,6 +211,8 @@ def render(results: dict[str, Any], say: Callable[[str], None] = print) -> None:
     say(table(results))
     say("")
     say(cold_table(results["cold_start"]))
+    say("")
+    say(scale_table(results))
     say("")
     for v in results["verdicts"]:
         say(verdict_line(v))

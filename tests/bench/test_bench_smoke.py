@@ -34,6 +34,7 @@ def test_prints_the_tables(smoke: tuple[str, dict]) -> None:
     assert "| metric † | provider direct | LiteLLM direct | gateway | gateway ÷ LiteLLM |" in stdout
     assert "| cold start † | wall (s) | CPU (s) |" in stdout
     assert "machine-specific" in stdout and "nproc" in stdout
+    assert "| scale-out † (c16) |" in stdout and "| gateway, N=2 |" in stdout
 
 
 def test_one_verdict_line_per_target(smoke: tuple[str, dict]) -> None:
@@ -50,7 +51,8 @@ def test_results_json_shape(smoke: tuple[str, dict]) -> None:
     assert results["smoke"] is True and results["leftovers"] == []
     expected = {"machine", "counts", "config", "targets", "cold_start", "ratios", "verdicts", "noise", "duration_s"}
     assert expected <= set(results)
-    assert set(results["targets"]) == {"provider", "gateway"}  # smoke skips LiteLLM direct
+    assert set(results["targets"]) == {"provider", "gateway", "gateway_n2"}  # smoke skips LiteLLM direct
+    assert {"throughput_rps", "errors"} <= set(results["targets"].pop("gateway_n2")["concurrent"])
     for target in results["targets"].values():
         assert set(target) == {"sequential", "concurrent", "streaming"}
         assert {"p50_ms", "p90_ms", "p99_ms", "cpu_ms_per_request"} <= set(target["sequential"])
