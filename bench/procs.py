@@ -10,11 +10,12 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
+
+from tests.e2e.runtime import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_SH = REPO_ROOT / "container" / "start.sh"
@@ -29,12 +30,6 @@ CONTAINER_BASE_ENV = {
     "LANG": "C.UTF-8",
     "PYTHONDONTWRITEBYTECODE": "1",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _stat_fields(pid: int) -> list[str]:

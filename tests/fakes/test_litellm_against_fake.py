@@ -11,7 +11,6 @@ import itertools
 import json
 import os
 import random
-import socket
 import string
 import subprocess
 import time
@@ -22,6 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.runtime import free_port
+
 from .behaviours import embedding_for, split_text
 from .litellm_config import HANG_TIMEOUT_S, NUM_RETRIES, container_test_env, render_test_config
 from .provider_process import REPO_ROOT, FakeProvider
@@ -29,12 +30,6 @@ from .provider_process import REPO_ROOT, FakeProvider
 MASTER_KEY = "sk-test"
 BOOT_TIMEOUT_S = 60.0
 LITELLM_BIN = REPO_ROOT / ".venv" / "bin" / "litellm"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +44,7 @@ def proxy_url(fake: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> I
     workdir: Path = tmp_path_factory.mktemp("litellm")
     config = workdir / "config.yaml"
     config.write_text(render_test_config(fake.url))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "LITELLM_MASTER_KEY": MASTER_KEY, **container_test_env()}
     log_path = workdir / "litellm.log"
     with log_path.open("w") as log:
