@@ -94,9 +94,10 @@ class LiteLLMContainer(DurableObject):
             def send_to_container(target: str, init: Any) -> Any:
                 return port.fetch(CONTAINER_ORIGIN + target, init)
 
-            handed_off = True  # from here _proxy calls _end once the response is over
-            return await self._proxy(send_to_container, request, url, request_id, settings.container_key,
-                                     settings, on_done=self._end)
+            response = await self._proxy(send_to_container, request, url, request_id, settings.container_key,
+                                         settings, on_done=self._end)
+            handed_off = True  # _proxy has called _end, or will once the client has the whole body
+            return response
         finally:
             if not handed_off:
                 self._end()
@@ -282,12 +283,12 @@ class LiteLLMContainer(DurableObject):
                 await upstream.body.cancel()
             on_done()
             return error_response(errors.upstream_error(upstream.status), request_id)
+        headers = make_headers(client_response_headers(iter_headers(upstream.headers), request_id))
         body = upstream.body
         if present(body):
             body = on_finish(body, on_done)  # in flight until the client has the last byte
         else:
             on_done()
-        headers = make_headers(client_response_headers(iter_headers(upstream.headers), request_id))
         return Response(js.Response.new(body, js_dict({
             "status": upstream.status, "statusText": upstream.statusText, "headers": headers,
         })))

@@ -6,6 +6,7 @@ API paths is forwarded; response bodies pass through as streams.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -104,9 +105,10 @@ class Default(WorkerEntrypoint):
         namespace = getattr(self.env, BINDING, None)
         instances: list[dict[str, object]] = []
         if namespace is not None:
-            for name in instance_names(settings.instances):
-                stub = namespace.get(namespace.idFromName(name))
-                answer = await stub.fetch(f"http://gateway{STATE_PATH}")
+            names = instance_names(settings.instances)
+            answers = await asyncio.gather(*(
+                namespace.get(namespace.idFromName(name)).fetch(f"http://gateway{STATE_PATH}") for name in names))
+            for name, answer in zip(names, answers, strict=True):
                 instances.append({"name": name, **json.loads(await answer.text())})
         healthy = namespace is not None and all(item.get("state") in _HEALTHY_STATES for item in instances)
         return {
