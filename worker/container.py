@@ -11,6 +11,7 @@ limit while streaming 413.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -139,6 +140,11 @@ class LiteLLMContainer(DurableObject):
             await self._record(lambda t: self.lifecycle.exited(t, requested=False, crashed=False))
 
     async def _ensure_ready(self, container: Any, settings: Settings) -> errors.GatewayError | None:
+        if self._stop_requested and self._exit is not None and not self._exit.done():
+            # An idle stop is under way: let LiteLLM finish exiting, then boot afresh, rather than send
+            # this request into a shutting-down process (a 502 for a client that did nothing wrong).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._exit), STOP_GRACE_MS / 1000)
         if self.lifecycle.state is State.READY and container.running:
             return None
         if self._boot is None:

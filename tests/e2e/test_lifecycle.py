@@ -180,6 +180,18 @@ def test_next_request_restarts_it(life: Gateway) -> None:
     life.seen_pids.update(c["pid"] for c in running(life))  # type: ignore[attr-defined]
 
 
+def test_a_request_racing_an_idle_stop_is_served_by_a_fresh_container(life: Gateway) -> None:
+    """The alarm has just sent SIGTERM when a request arrives: it waits for the exit and a new boot."""
+    restarts = life.health()["container"]["restarts"]
+    stops_before = sum('"event":"container_stop"' in line for line in list(life.logs))
+    wait_for(lambda: sum('"event":"container_stop"' in line for line in list(life.logs)) > stops_before,
+             SLEEP_AFTER_S * 3, interval=0.02)
+    response = life.chat("gpt-4o-mini", "just-in-time")
+    assert response.status_code == 200, response.text
+    assert "just-in-time" in response.text
+    assert life.health()["container"]["restarts"] == restarts + 1
+
+
 def test_crash_mid_request_is_a_502_and_the_next_request_gets_a_new_container(life: Gateway) -> None:
     assert life.chat("gpt-4o-mini", "up").status_code == 200  # a running container, whatever ran before
     [before] = running(life)
