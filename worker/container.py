@@ -27,7 +27,7 @@ from content_types import is_json
 from header_policy import client_response_headers, forwarded_request_headers
 from js_interop import env_lookup, header, iter_headers, js_dict, make_headers, present
 from jsonlog import EventLog
-from lifecycle import Lifecycle, State, idle_check, retry_after_s
+from lifecycle import Lifecycle, State, ceil_seconds, idle_check, retry_after_s
 from request_ids import request_id_for
 from responses import error_response, json_response
 from settings import Settings, container_env
@@ -148,13 +148,16 @@ class LiteLLMContainer(DurableObject):
         if self.lifecycle.state is State.READY and container.running:
             return None
         if self._boot is None:
+            hold_off_ms = self.lifecycle.restart_wait_ms(now_ms())
+            if hold_off_ms > 0:  # the last boots failed: do not start again on every request
+                return errors.container_failed(ceil_seconds(hold_off_ms))
             self._boot = asyncio.ensure_future(self._boot_container(container, settings))
         try:
             ready = await asyncio.wait_for(asyncio.shield(self._boot), settings.ready_timeout_ms / 1000)
         except TimeoutError:
             wait = retry_after_s(self.lifecycle.boot_started_ms, now_ms(), self.lifecycle.last_boot_ms)
             return errors.container_starting(wait)
-        return None if ready else errors.container_failed()
+        return None if ready else errors.container_failed(ceil_seconds(self.lifecycle.restart_wait_ms(now_ms())))
 
     async def _boot_container(self, container: Any, settings: Settings) -> bool:
         try:

@@ -14,7 +14,7 @@
 | 4xx/5xx| upstream_error        | LiteLLM failed without a JSON body; its status is kept      |
 | 503    | container_unbound     | no container (and no upstream URL) behind the gateway       |
 | 503    | container_starting    | LiteLLM not ready within READY_TIMEOUT (it keeps booting)   |
-| 503    | container_failed      | LiteLLM exited during boot; the next request retries        |
+| 503    | container_failed      | LiteLLM exited during boot; restarts back off 2 s .. 60 s   |
 """
 
 from __future__ import annotations
@@ -95,9 +95,9 @@ def container_starting(retry_after_s: int) -> GatewayError:
                         retry_after_s=retry_after_s)
 
 
-def container_failed() -> GatewayError:
-    return GatewayError(503, "LiteLLM exited while starting; the next request starts it again",
-                        "server_error", "container_failed", retry_after_s=5)
+def container_failed(retry_after_s: int = 2) -> GatewayError:
+    return GatewayError(503, "LiteLLM exited while starting; it is started again after Retry-After seconds",
+                        "server_error", "container_failed", retry_after_s=retry_after_s)
 
 
 def upstream_unreachable() -> GatewayError:

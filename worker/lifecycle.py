@@ -13,6 +13,9 @@ import json
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
+FIRST_RESTART_BACKOFF_MS = 2_000
+MAX_RESTART_BACKOFF_MS = 60_000
+
 
 class State(StrEnum):
     UNBOUND = "unbound"  # no container binding at all (reported by the edge, never stored)
@@ -31,6 +34,7 @@ class Lifecycle:
     boot_started_ms: int | None = None
     last_boot_ms: int | None = None  # start -> ready, of the last successful boot
     last_exit: str | None = None  # "idle", "crashed", "exited" (clean exit nobody asked for)
+    boot_failures: int = 0  # consecutive boots that ended before LiteLLM was ready
 
     def started(self, now_ms: int) -> State:
         previous = self.state
@@ -45,6 +49,7 @@ class Lifecycle:
         previous = self.state
         if self.boot_started_ms is not None:
             self.last_boot_ms = now_ms - self.boot_started_ms
+        self.boot_failures = 0
         self._move(State.READY, now_ms)
         return previous
 
@@ -56,8 +61,21 @@ class Lifecycle:
             self._move(State.STOPPED, now_ms)
         else:
             self.last_exit = "crashed" if crashed else "exited"
+            if previous is State.STARTING:
+                self.boot_failures += 1
             self._move(State.FAILED, now_ms)
         return previous
+
+    def restart_wait_ms(self, now_ms: int) -> int:
+        """How long to hold off the next start after boots that failed: 2 s, doubling, at most 60 s.
+
+        A LiteLLM that cannot boot (a bad config, a missing key it insists on) would otherwise be
+        started again by every request, each start burning ~5 s of CPU for nothing.
+        """
+        if self.state is not State.FAILED or self.boot_failures == 0:
+            return 0
+        backoff = min(MAX_RESTART_BACKOFF_MS, FIRST_RESTART_BACKOFF_MS * 2 ** (self.boot_failures - 1))
+        return max(0, self.since_ms + backoff - now_ms)
 
     def _move(self, state: State, now_ms: int) -> None:
         self.state = state
@@ -92,6 +110,7 @@ class Lifecycle:
             "restarts": self.restarts,
             "last_boot_ms": self.last_boot_ms,
             "last_exit": self.last_exit,
+            "boot_failures": self.boot_failures,
         }
 
 
@@ -104,6 +123,11 @@ def idle_check(now_ms: int, last_activity_ms: int, inflight: int, sleep_after_ms
         return now_ms + sleep_after_ms
     idle_until = last_activity_ms + sleep_after_ms
     return None if now_ms >= idle_until else idle_until
+
+
+def ceil_seconds(ms: int) -> int:
+    """A Retry-After value: whole seconds, rounded up, at least 1."""
+    return max(1, -(-ms // 1000))
 
 
 def retry_after_s(boot_started_ms: int | None, now_ms: int, typical_boot_ms: int | None) -> int:

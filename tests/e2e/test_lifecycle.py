@@ -104,6 +104,34 @@ def test_boot_slower_than_ready_timeout_is_503_then_success(litellm_config: Path
         gateway.stop()
 
 
+# -- a LiteLLM that cannot boot ---------------------------------------------------------------
+
+def test_failing_boots_answer_503_and_back_off(tmp_path: Path) -> None:
+    """A broken config: the first request reports the failed boot; the next ones do not restart it at once."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("model_list: [unclosed\n  - {")
+    gateway = launch(broken)
+    try:
+        first = gateway.chat("gpt-4o-mini", "doomed")
+        assert first.status_code == 503, first.text
+        assert openai_error(first)["code"] == "container_failed"
+        assert 1 <= int(first.headers["retry-after"]) <= 2
+        health = gateway.health()
+        assert health["status"] == "degraded" and health["container"]["state"] == "failed"
+        assert health["container"]["boot_failures"] == 1
+        [attempt] = gateway.containers()
+        again = gateway.chat("gpt-4o-mini", "still doomed")  # within the back-off: no new boot
+        assert again.status_code == 503 and openai_error(again)["code"] == "container_failed"
+        assert gateway.containers() == [attempt] and not attempt["running"]
+        time.sleep(int(again.headers["retry-after"]) + 0.2)
+        third = gateway.chat("gpt-4o-mini", "after the wait")  # tries again, fails again, waits longer
+        assert third.status_code == 503
+        assert gateway.health()["container"]["boot_failures"] == 2
+        assert 3 <= int(third.headers["retry-after"]) <= 4
+    finally:
+        gateway.stop()
+
+
 # -- one container's whole life -----------------------------------------------------------------
 
 @pytest.fixture(scope="module")

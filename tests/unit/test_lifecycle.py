@@ -1,4 +1,4 @@
-from lifecycle import Lifecycle, State, idle_check, retry_after_s
+from lifecycle import Lifecycle, State, ceil_seconds, idle_check, retry_after_s
 
 
 def test_boot_ready_and_restart_counts() -> None:
@@ -33,7 +33,7 @@ def test_report_has_no_secrets_and_durations() -> None:
     life.started(1_000)
     report = life.report(4_000)
     assert report["state"] == "starting" and report["for_ms"] == 3_000 and report["restarts"] == 0
-    assert set(report) == {"state", "since_ms", "for_ms", "restarts", "last_boot_ms", "last_exit"}
+    assert set(report) == {"state", "since_ms", "for_ms", "restarts", "last_boot_ms", "last_exit", "boot_failures"}
 
 
 def test_idle_check() -> None:
@@ -49,3 +49,27 @@ def test_retry_after_bounds() -> None:
     assert retry_after_s(0, 60_000, 20_000) == 1
     assert retry_after_s(None, 0, 120_000) == 30
     assert retry_after_s(0, 1, None) == 20
+
+
+def test_failed_boots_back_off_and_a_good_boot_resets() -> None:
+    life = Lifecycle()
+    life.started(0)
+    life.exited(1_000, requested=False, crashed=True)  # died while starting
+    assert life.boot_failures == 1 and life.restart_wait_ms(1_000) == 2_000
+    assert life.restart_wait_ms(2_500) == 500 and life.restart_wait_ms(3_000) == 0
+    life.started(3_000)
+    life.exited(4_000, requested=False, crashed=True)
+    assert life.boot_failures == 2 and life.restart_wait_ms(4_000) == 4_000
+    for failures in range(3, 12):
+        life.started(0)
+        life.exited(0, requested=False, crashed=True)
+        assert life.restart_wait_ms(0) == min(60_000, 2_000 * 2 ** (failures - 1))
+    life.started(100)
+    life.became_ready(200)
+    assert life.boot_failures == 0
+    life.exited(300, requested=False, crashed=True)  # a crash after being ready restarts at once
+    assert life.restart_wait_ms(300) == 0
+
+
+def test_ceil_seconds() -> None:
+    assert [ceil_seconds(ms) for ms in (0, 1, 999, 1000, 1001, 60_000)] == [1, 1, 1, 1, 2, 60]
