@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.procs import LiteLLMDirect
 from tests.e2e.assertions import assert_clean_headers, openai_error
-from tests.e2e.runtime import Gateway, LiteLLMProcess, free_port, start_gateway, start_litellm
+from tests.e2e.runtime import Gateway, free_port, start_gateway
 from tests.fakes.litellm_config import container_test_env
 from tests.fakes.provider_process import FakeProvider
 
@@ -20,16 +21,21 @@ CLIENT_KEY = "sk-edge-client-key"
 
 
 @pytest.fixture(scope="module")
-def existing_litellm(litellm_config: Path) -> Iterator[LiteLLMProcess]:
-    litellm = start_litellm(litellm_config, UPSTREAM_KEY, env=container_test_env())
-    yield litellm
-    litellm.stop()
+def existing_litellm(litellm_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A LiteLLM running elsewhere (started by container/start.sh, like the bench's LiteLLM direct); its URL."""
+    log = tmp_path_factory.mktemp("existing") / "litellm.log"
+    litellm = LiteLLMDirect(litellm_config, UPSTREAM_KEY, container_test_env(), log)
+    try:
+        litellm.wait_ready()
+        yield f"http://127.0.0.1:{litellm.port}"
+    finally:
+        litellm.stop()
 
 
 @pytest.fixture(scope="module")
-def fronting(existing_litellm: LiteLLMProcess) -> Iterator[Gateway]:
+def fronting(existing_litellm: str) -> Iterator[Gateway]:
     gateway = start_gateway(key=CLIENT_KEY, litellm_config=None, containers=False,
-                            env={"LITELLM_UPSTREAM_URL": existing_litellm.url, "LITELLM_UPSTREAM_KEY": UPSTREAM_KEY})
+                            env={"LITELLM_UPSTREAM_URL": existing_litellm, "LITELLM_UPSTREAM_KEY": UPSTREAM_KEY})
     yield gateway
     gateway.stop()
 
@@ -60,14 +66,14 @@ def test_edge_auth_still_applies(fronting: Gateway, provider: FakeProvider) -> N
     assert provider.stats()["hits"] == {}
 
 
-def test_upstream_url_never_shows(fronting: Gateway, existing_litellm: LiteLLMProcess) -> None:
-    port = existing_litellm.url.rsplit(":", 1)[1]
+def test_upstream_url_never_shows(fronting: Gateway, existing_litellm: str) -> None:
+    port = existing_litellm.rsplit(":", 1)[1]
     health = fronting.client.get("/health")
     assert health.json()["container"]["state"] == "upstream"
     for response in (health, fronting.chat("broken", "x"), fronting.client.get("/v1/models", headers=fronting.auth())):
-        assert existing_litellm.url not in response.text and f":{port}" not in response.text
-        assert not any(existing_litellm.url in value for value in response.headers.values())
-    assert existing_litellm.url not in fronting.log_text() and f":{port}" not in fronting.log_text()
+        assert existing_litellm not in response.text and f":{port}" not in response.text
+        assert not any(existing_litellm in value for value in response.headers.values())
+    assert existing_litellm not in fronting.log_text() and f":{port}" not in fronting.log_text()
 
 
 def test_upstream_down_is_a_502() -> None:
