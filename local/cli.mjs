@@ -4,8 +4,11 @@
 //
 //   node local/cli.mjs [--port N] [--host H] [--no-containers] [--control]
 //                      [--litellm-config FILE] [--container-env KEY=VALUE ...]
+//   node local/cli.mjs --print-container-base-env [--litellm-config FILE] [--container-env KEY=VALUE ...]
 //
 // PORT is read from the environment too (default 8787). Prints "Ready on http://HOST:PORT" once serving.
+// --print-container-base-env prints, as one JSON object, the env every local container gets besides
+// what its Durable Object passes to start() (the bench gives LiteLLM direct the very same), then exits.
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -38,6 +41,7 @@ function parseOptions(argv) {
       control: { type: "boolean", default: false },
       "litellm-config": { type: "string" },
       "container-env": { type: "string", multiple: true, default: [] },
+      "print-container-base-env": { type: "boolean", default: false },
     },
   });
   const port = Number(values.port ?? process.env.PORT ?? 8787);
@@ -48,7 +52,14 @@ function parseOptions(argv) {
     return [pair.slice(0, at), pair.slice(at + 1)];
   }));
   if (values["litellm-config"]) containerEnv.LITELLM_CONFIG = path.resolve(values["litellm-config"]);
-  return { port, host: values.host, containers: !values["no-containers"], control: values.control, containerEnv };
+  return {
+    port,
+    host: values.host,
+    containers: !values["no-containers"],
+    control: values.control,
+    containerBaseEnv: { ...CONTAINER_BASE_ENV, ...containerEnv },
+    printContainerBaseEnv: values["print-container-base-env"],
+  };
 }
 
 /** One log line: JSON events from the worker pass through as they are; everything else is prefixed. */
@@ -59,6 +70,10 @@ function log(line) {
 async function main() {
   const started = performance.now();
   const options = parseOptions(process.argv.slice(2));
+  if (options.printContainerBaseEnv) {
+    process.stdout.write(`${JSON.stringify(options.containerBaseEnv)}\n`);
+    return;
+  }
   const project = loadProject(ROOT);
   const dotVarsPath = path.join(ROOT, ".dev.vars");
   const vars = buildEnv(project, {
@@ -87,7 +102,7 @@ async function main() {
           className,
           startCommand: [START_COMMAND],
           cwd: ROOT,
-          baseEnv: { ...CONTAINER_BASE_ENV, ...options.containerEnv },
+          baseEnv: options.containerBaseEnv,
           log,
         });
       },

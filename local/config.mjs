@@ -1,6 +1,6 @@
 // Reads the same project files wrangler reads (wrangler.jsonc, .dev.vars) so the local runtime and
 // `wrangler deploy` can never disagree about bindings, vars or the container definition.
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -102,26 +102,43 @@ export function parseDotVars(text) {
   return vars;
 }
 
-const SECRET_EXACT = new Set([
-  'LITELLM_MASTER_KEY',
-  'REDIS_HOST',
-  'REDIS_PORT',
-  'REDIS_PASSWORD',
-  'REDIS_USERNAME',
-  'REDIS_SSL',
-  'LITELLM_UPSTREAM_URL',
-  'LITELLM_UPSTREAM_KEY',
-]);
+/**
+ * Secrets the Worker itself reads (set with `wrangler secret put` in a deployment). The secrets it
+ * passes on to containers are the worker's own list, read by containerEnvNames() below.
+ */
+const WORKER_SECRETS = new Set(['LITELLM_MASTER_KEY', 'LITELLM_UPSTREAM_URL', 'LITELLM_UPSTREAM_KEY']);
+
+/** Where the worker keeps the names it hands to containers: `CONTAINER_ENV_NAMES = ("A", "B", ...)`. */
+const CONTAINER_ENV_NAMES_RE = /^CONTAINER_ENV_NAMES\s*(?::[^=]*)?=\s*\(([^)]*)\)/m;
 
 /**
- * Names the process environment may supply even though wrangler.jsonc does not declare them:
- * the secrets a deployment sets with `wrangler secret put`. Anything else in the host environment
- * is deliberately ignored so the worker sees what it would see on Cloudflare.
+ * The env names the Worker passes into a container, read from the Python tuple `CONTAINER_ENV_NAMES`
+ * in the worker's own modules: one list for both runtimes, so a name added there reaches a local
+ * container from the shell too. Throws when the tuple is missing, rather than silently passing nothing.
+ * @param {string} workerDir the folder of the worker's main module
+ * @returns {string[]}
+ */
+export function containerEnvNames(workerDir) {
+  for (const file of readdirSync(workerDir).filter((f) => f.endsWith('.py')).sort()) {
+    const m = CONTAINER_ENV_NAMES_RE.exec(readFileSync(path.join(workerDir, file), 'utf8'));
+    if (!m) continue;
+    const names = [...m[1].replace(/#.*$/gm, '').matchAll(/"([A-Z0-9_]+)"|'([A-Z0-9_]+)'/g)].map((x) => x[1] ?? x[2]);
+    if (names.length === 0) throw new Error(`${file}: CONTAINER_ENV_NAMES holds no names`);
+    return names;
+  }
+  throw new Error(`no CONTAINER_ENV_NAMES = (...) tuple in ${workerDir}/*.py`);
+}
+
+/**
+ * Names the process environment may supply even though wrangler.jsonc does not declare them: the
+ * worker's secrets and what it passes to containers (`containerNames`). Anything else in the host
+ * environment is deliberately ignored so the worker sees what it would see on Cloudflare.
  * @param {string} name
+ * @param {Set<string>} [containerNames]
  * @returns {boolean}
  */
-export function isSecretName(name) {
-  return SECRET_EXACT.has(name) || /^[A-Z0-9_]+_API_(KEY|BASE)$/.test(name);
+export function isSecretName(name, containerNames = new Set()) {
+  return WORKER_SECRETS.has(name) || containerNames.has(name);
 }
 
 /**
@@ -130,6 +147,7 @@ export function isSecretName(name) {
  *   compatibilityDate: string | undefined, compatibilityFlags: string[],
  *   vars: Record<string, any>,
  *   durableObjects: {name: string, className: string}[],
+ *   containerEnvNames: string[],
  *   containers: {className: string, image: string, maxInstances: number | undefined, instanceType: string | undefined}[],
  *   raw: any,
  * }} Project
@@ -160,6 +178,8 @@ export function loadProject(rootDir) {
       name: b.name,
       className: b.class_name,
     })),
+    // Only a project with containers needs the list (and then it must exist).
+    containerEnvNames: raw.containers?.length ? containerEnvNames(path.dirname(path.resolve(root, raw.main))) : [],
     containers: (raw.containers ?? []).map((c) => ({
       className: c.class_name,
       image: c.image,
@@ -172,9 +192,9 @@ export function loadProject(rootDir) {
 
 /**
  * Build the worker's string env: wrangler `vars`, overridden by `.dev.vars`, overridden by the
- * process environment for declared vars and secret names only.
+ * process environment for declared vars, the worker's secrets and the names it passes to containers.
  * Non-string `vars` values (numbers, JSON objects) are stringified: the Python side reads strings.
- * @param {{vars: Record<string, any>}} project
+ * @param {{vars: Record<string, any>, containerEnvNames?: string[]}} project
  * @param {{processEnv?: Record<string, string | undefined>, dotVarsText?: string | null}} [opts]
  * @returns {Record<string, string>}
  */
@@ -186,9 +206,10 @@ export function buildEnv(project, { processEnv = {}, dotVarsText = null } = {}) 
   }
   if (dotVarsText) Object.assign(env, parseDotVars(dotVarsText));
   const declared = new Set(Object.keys(project.vars ?? {}));
+  const containerNames = new Set(project.containerEnvNames ?? []);
   for (const [k, v] of Object.entries(processEnv)) {
     if (v === undefined) continue;
-    if (declared.has(k) || isSecretName(k)) env[k] = v;
+    if (declared.has(k) || isSecretName(k, containerNames)) env[k] = v;
   }
   return env;
 }

@@ -1,6 +1,6 @@
 // getTcpPort(port).fetch for a local container: node:http rather than the global fetch, because
-// Node's fetch adds headers (sec-fetch-mode, user-agent, accept-language) and decompresses bodies,
-// and the container must see exactly what the Durable Object sent (FIELD-NOTES §3).
+// Node's fetch adds headers (sec-fetch-mode, user-agent: node, accept-language) and decompresses
+// bodies, which workerd's fetch does not: the container must see exactly what the Durable Object sent.
 import http from 'node:http';
 import { nodeToWebStream, pipeWebToNode } from './streams.mjs';
 

@@ -1,5 +1,8 @@
 // A Cloudflare Container (what a Durable Object sees as `ctx.container`) emulated as a local child
-// process. The shape follows workerd's Container API; see FIELD-NOTES §4.
+// process. The shape follows workerd's Container API: `running` (the process exists; not "ready"),
+// `start({env, entrypoint, enableInternet})` (returns at once, does not wait for readiness),
+// `monitor()` (settles when it exits; rejects on a crash), `destroy(reason?)`, `signal(n)`, and
+// `getTcpPort(port).fetch(url, init)`.
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import readline from 'node:readline';

@@ -1,9 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseJsonc, parseDotVars, loadProject, buildEnv, isSecretName } from '../config.mjs';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseJsonc, parseDotVars, loadProject, buildEnv, isSecretName, containerEnvNames } from '../config.mjs';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 test('parseJsonc: comments, trailing commas, // and /* inside strings', () => {
   const text = `{
@@ -53,11 +57,38 @@ test('parseDotVars: quotes, comments, export, blank lines, multi-line', () => {
   });
 });
 
-test('isSecretName', () => {
-  for (const n of ['LITELLM_MASTER_KEY', 'OPENAI_API_KEY', 'AZURE_API_BASE', 'REDIS_HOST', 'REDIS_PORT', 'REDIS_PASSWORD', 'LITELLM_UPSTREAM_URL']) {
-    assert.equal(isSecretName(n), true, n);
+test('isSecretName: the worker secrets and the container names given', () => {
+  const containerNames = new Set(['OPENAI_API_KEY', 'REDIS_HOST']);
+  for (const n of ['LITELLM_MASTER_KEY', 'LITELLM_UPSTREAM_URL', 'LITELLM_UPSTREAM_KEY', 'OPENAI_API_KEY', 'REDIS_HOST']) {
+    assert.equal(isSecretName(n, containerNames), true, n);
   }
-  for (const n of ['PATH', 'HOME', 'API_KEY_FILE', 'MY_API_KEYS', 'REDIS_URL']) assert.equal(isSecretName(n), false, n);
+  for (const n of ['PATH', 'HOME', 'COHERE_API_KEY', 'REDIS_URL']) assert.equal(isSecretName(n, containerNames), false, n);
+  assert.equal(isSecretName('OPENAI_API_KEY'), false, 'only names the worker passes on');
+});
+
+test('containerEnvNames reads the same tuple Python sees in worker/', () => {
+  const fromJs = containerEnvNames(path.join(ROOT, 'worker'));
+  const script = 'import json, sys; sys.path.insert(0, "worker"); import settings; print(json.dumps(settings.CONTAINER_ENV_NAMES))';
+  const fromPy = JSON.parse(execFileSync(path.join(ROOT, '.venv', 'bin', 'python'), ['-c', script], { cwd: ROOT, encoding: 'utf8' }));
+  assert.deepEqual(fromJs, fromPy);
+  for (const n of ['OPENAI_API_KEY', 'AZURE_API_VERSION', 'LITELLM_LOG', 'LITELLM_NUM_WORKERS']) assert.ok(fromJs.includes(n), n);
+
+  const dir = mkdtempSync(path.join(tmpdir(), 'names-'));
+  writeFileSync(path.join(dir, 'a.py'), 'X = 1\n');
+  writeFileSync(path.join(dir, 'b.py'), 'CONTAINER_ENV_NAMES = (\n    "A_KEY",  # comment "NOT_ME"\n    \'B_VAR\',\n)\n');
+  assert.deepEqual(containerEnvNames(dir), ['A_KEY', 'B_VAR']);
+  assert.throws(() => containerEnvNames(mkdtempSync(path.join(tmpdir(), 'none-'))), /no CONTAINER_ENV_NAMES/);
+});
+
+test('the real project: names the worker passes on reach its env from the shell', () => {
+  const project = loadProject(ROOT);
+  const env = buildEnv(project, {
+    processEnv: { AZURE_API_VERSION: '2024-10-21', LITELLM_LOG: 'DEBUG', LITELLM_NUM_WORKERS: '2', SHELL_ONLY: 'x' },
+  });
+  assert.equal(env.AZURE_API_VERSION, '2024-10-21');
+  assert.equal(env.LITELLM_LOG, 'DEBUG');
+  assert.equal(env.LITELLM_NUM_WORKERS, '2');
+  assert.equal(env.SHELL_ONLY, undefined);
 });
 
 test('loadProject reads wrangler.jsonc', () => {
@@ -74,6 +105,8 @@ test('loadProject reads wrangler.jsonc', () => {
       "containers": [{ "class_name": "LiteLLMContainer", "image": "./container/Dockerfile", "max_instances": 2, "instance_type": "standard-1" }],
     }`,
   );
+  mkdirSync(path.join(dir, 'worker'));
+  writeFileSync(path.join(dir, 'worker', 'settings.py'), 'CONTAINER_ENV_NAMES = ("OPENAI_API_KEY",)\n');
   const p = loadProject(dir);
   assert.equal(p.root, dir);
   assert.equal(p.main, 'worker/entry.py');
@@ -81,18 +114,20 @@ test('loadProject reads wrangler.jsonc', () => {
   assert.equal(p.compatibilityDate, '2026-04-20');
   assert.deepEqual(p.compatibilityFlags, ['python_workers']);
   assert.deepEqual(p.durableObjects, [{ name: 'LITELLM', className: 'LiteLLMContainer' }]);
+  assert.deepEqual(p.containerEnvNames, ['OPENAI_API_KEY']);
   assert.deepEqual(p.containers, [{ className: 'LiteLLMContainer', image: './container/Dockerfile', maxInstances: 2, instanceType: 'standard-1' }]);
   assert.throws(() => loadProject(mkdtempSync(path.join(tmpdir(), 'empty-'))), /no wrangler\.jsonc/);
 });
 
 test('buildEnv precedence: vars < .dev.vars < process env (declared or secret names only)', () => {
-  const project = { vars: { LOG_LEVEL: 'info', MODE: 'a', N: 3, OBJ: { k: 1 } } };
+  const project = { vars: { LOG_LEVEL: 'info', MODE: 'a', N: 3, OBJ: { k: 1 } }, containerEnvNames: ['OPENAI_API_KEY'] };
   const env = buildEnv(project, {
     dotVarsText: 'MODE=b\nLITELLM_MASTER_KEY=from-dotvars\nEXTRA=dv\n',
     processEnv: {
       MODE: 'c', // declared var: process env wins
       LITELLM_MASTER_KEY: 'from-env', // secret name: wins
-      OPENAI_API_KEY: 'sk-env', // secret pattern: added
+      OPENAI_API_KEY: 'sk-env', // passed to containers: added
+      COHERE_API_KEY: 'sk-other', // a key the worker never passes on: ignored
       PATH: '/usr/bin', // neither: ignored
       HOME: '/root',
       UNSET_SECRET_API_KEY: undefined,
