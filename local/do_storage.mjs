@@ -72,55 +72,11 @@ export class DurableObjectStorage {
     return this._data.delete(checkKey(keys));
   }
 
-  /** Delete every key (the alarm is kept, as in workerd without the newer compat flag). */
-  async deleteAll() {
-    this._data.clear();
-  }
-
-  /**
-   * @param {{prefix?: string, start?: string, startAfter?: string, end?: string, limit?: number, reverse?: boolean}} [opts]
-   * @returns {Promise<Map<string, any>>} in key order
-   */
-  async list({ prefix, start, startAfter, end, limit, reverse = false } = {}) {
-    let keys = [...this._data.keys()].sort();
-    keys = keys.filter(
-      (k) =>
-        (prefix === undefined || k.startsWith(prefix)) &&
-        (start === undefined || k >= start) &&
-        (startAfter === undefined || k > startAfter) &&
-        (end === undefined || k < end),
-    );
-    if (reverse) keys.reverse();
-    if (limit !== undefined) keys = keys.slice(0, limit);
-    return new Map(keys.map((k) => [k, structuredClone(this._data.get(k))]));
-  }
-
-  /** Nothing is buffered locally. */
-  async sync() {}
-
-  /**
-   * No isolation or rollback locally: fn just runs against this storage.
-   * @template T @param {(txn: DurableObjectStorage) => Promise<T>} fn @returns {Promise<T>}
-   */
-  async transaction(fn) {
-    return fn(this);
-  }
-
-  /** @returns {Promise<number | null>} */
-  async getAlarm() {
-    return this._alarm;
-  }
-
   /** @param {number | Date} scheduledTime epoch ms or a Date */
   async setAlarm(scheduledTime) {
     const t = scheduledTime instanceof Date ? scheduledTime.getTime() : Number(scheduledTime);
     if (!Number.isFinite(t)) throw new TypeError('setAlarm() needs a number (epoch ms) or a Date');
     this._alarm = t;
-    this._arm();
-  }
-
-  async deleteAlarm() {
-    this._alarm = null;
     this._arm();
   }
 

@@ -1,6 +1,6 @@
 // Durable Objects as workerd shapes them, in memory: namespace binding -> id -> stub -> the one live
 // instance per id. Class names matter: the Python SDK recognises bindings by `constructor.name`.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { DurableObjectStorage } from './do_storage.mjs';
 
 export { DurableObjectStorage };
@@ -31,18 +31,13 @@ export class DurableObjectId {
  */
 export class DurableObjectState {
   /**
-   * @param {{ id: DurableObjectId, storage: DurableObjectStorage, container?: any, log: (msg: string) => void, onAbort: () => void }} opts
+   * @param {{ id: DurableObjectId, storage: DurableObjectStorage, container?: any, log: (msg: string) => void }} opts
    */
-  constructor({ id, storage, container, log, onAbort }) {
+  constructor({ id, storage, container, log }) {
     this.id = id;
     this.storage = storage;
     this._container = container ?? undefined;
     this._log = log;
-    this._onAbort = onAbort;
-    // Input gate: a count (not a chain) so a nested blockConcurrencyWhile() cannot deadlock.
-    this._blockers = 0;
-    /** @type {(() => void)[]} */
-    this._gateWaiters = [];
   }
 
   get container() {
@@ -52,32 +47,6 @@ export class DurableObjectState {
   /** @param {Promise<any>} promise */
   waitUntil(promise) {
     Promise.resolve(promise).catch((err) => this._log(`waitUntil task failed: ${err?.message ?? err}`));
-  }
-
-  /**
-   * Run fn; deliveries (fetch, alarm) that arrive meanwhile wait until it settles.
-   * @template T
-   * @param {() => Promise<T> | T} fn
-   * @returns {Promise<T>}
-   */
-  async blockConcurrencyWhile(fn) {
-    this._blockers++;
-    try {
-      return await fn();
-    } finally {
-      if (--this._blockers === 0) for (const wake of this._gateWaiters.splice(0)) wake();
-    }
-  }
-
-  /** Hold a delivery while any blockConcurrencyWhile() is running. */
-  async _waitGate() {
-    while (this._blockers > 0) await new Promise((r) => this._gateWaiters.push(r));
-  }
-
-  /** Reset the object: the next delivery constructs a fresh instance (storage survives, as in workerd). */
-  abort(reason) {
-    this._log(`abort(): ${reason ?? 'no reason'}`);
-    this._onAbort();
   }
 }
 
@@ -123,7 +92,7 @@ export class DurableObjectNamespace {
     this._log = (m) => log(`[${className}] ${m}`);
     /** @type {Map<string, {id: DurableObjectId, state: DurableObjectState, instance: Promise<any> | null}>} */
     this._slots = new Map();
-    /** @type {Map<string, string>} names seen for each hex id, so idFromString() ids show up named */
+    /** @type {Map<string, string>} the name behind each hex id, for containers and listInstances() */
     this._names = new Map();
     namespaces.add(this);
   }
@@ -136,19 +105,6 @@ export class DurableObjectNamespace {
     return new DurableObjectId(hex, name);
   }
 
-  /** @param {string} hex @returns {DurableObjectId} */
-  idFromString(hex) {
-    if (typeof hex !== 'string' || !/^[0-9a-f]{64}$/i.test(hex)) {
-      throw new TypeError('Invalid Durable Object ID: must be 64 hex digits');
-    }
-    return new DurableObjectId(hex.toLowerCase());
-  }
-
-  /** @returns {DurableObjectId} */
-  newUniqueId() {
-    return new DurableObjectId(randomBytes(32).toString('hex'));
-  }
-
   /** @param {DurableObjectId} id @returns {DurableObject} */
   get(id) {
     if (!(id instanceof DurableObjectId)) throw new TypeError('get() needs a DurableObjectId');
@@ -158,11 +114,6 @@ export class DurableObjectNamespace {
   /** @param {string} name @returns {DurableObject} */
   getByName(name) {
     return this.get(this.idFromName(name));
-  }
-
-  /** Jurisdictions mean nothing locally. */
-  jurisdiction() {
-    return this;
   }
 
   _slot(id) {
@@ -180,7 +131,6 @@ export class DurableObjectNamespace {
         storage,
         container,
         log: (m) => this._log(`${hex.slice(0, 8)}: ${m}`),
-        onAbort: () => (slot.instance = null),
       });
       this._slots.set(hex, slot);
     }
@@ -203,7 +153,6 @@ export class DurableObjectNamespace {
   async _deliverFetch(id, request) {
     const slot = this._slot(id);
     const instance = await this._instance(slot);
-    await slot.state._waitGate();
     const response = await instance.fetch(request);
     if (!response || typeof response !== 'object' || !('status' in response) || !('headers' in response)) {
       throw new TypeError(`${this._className}.fetch() did not return a Response`);
@@ -215,7 +164,6 @@ export class DurableObjectNamespace {
     const slot = this._slots.get(hex);
     if (!slot) return;
     const instance = await this._instance(slot);
-    await slot.state._waitGate();
     if (typeof instance.alarm !== 'function') {
       this._log(`${hex.slice(0, 8)}: alarm fired but the object has no alarm() handler`);
       return;

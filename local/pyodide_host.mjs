@@ -25,36 +25,8 @@ const COMPAT_FLAGS = {
   python_workflows_implicit_dependencies: true,
 };
 
-// Glue that lives in Pyodide (not in worker/): builds entrypoints and converts at the boundary,
-// exactly like workerd's Python entrypoint helper.
-const HOST_PY = `
-import asyncio
-import workers
-
-def _to_py(js_request):
-    return workers.python_from_rpc(js_request)
-
-async def _fetch(instance, js_request):
-    return workers.python_to_rpc(await instance.fetch(_to_py(js_request)))
-
-def call_entrypoint(cls, ctx, env, js_request):
-    # A fresh instance per request, as workerd does for WorkerEntrypoint classes.
-    return asyncio.ensure_future(_fetch(cls(ctx, env), js_request))
-
-def construct(cls, ctx, env):
-    return cls(ctx, env)
-
-def call_fetch(instance, js_request):
-    return asyncio.ensure_future(_fetch(instance, js_request))
-
-async def _alarm(instance):
-    handler = getattr(instance, "alarm", None)
-    if handler is not None:
-        await handler()
-
-def call_alarm(instance):
-    return asyncio.ensure_future(_alarm(instance))
-`;
+// Glue that lives in Pyodide (not in worker/): entrypoint construction and rpc conversion, as workerd does.
+const HOST_PY = new URL("./pyodide_host.py", import.meta.url);
 
 /** Finds the `workers` package installed by uv in the project's .venv (never copied into the repo). */
 export function findWorkersSdk(root) {
@@ -100,7 +72,7 @@ sys.dont_write_bytecode = True  # keep __pycache__ out of the mounted worker/ fo
 sys.path.insert(0, ${JSON.stringify(WORKER_MOUNT)})
 `);
   const hostGlobals = pyodide.globals.get("dict")();
-  pyodide.runPython(HOST_PY, { globals: hostGlobals });
+  pyodide.runPython(readFileSync(HOST_PY, "utf8"), { globals: hostGlobals, filename: "pyodide_host.py" });
   const host = Object.fromEntries(
     ["call_entrypoint", "construct", "call_fetch", "call_alarm"].map((name) => [name, hostGlobals.get(name)]),
   );

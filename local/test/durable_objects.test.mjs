@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import {
   DurableObjectNamespace,
   DurableObjectId,
-  DurableObjectState,
   DurableObjectStorage,
   listInstances,
 } from '../durable_objects.mjs';
@@ -41,7 +40,7 @@ test('class names the Python SDK looks for', () => {
   assert.equal(new DurableObjectStorage().constructor.name, 'DurableObjectStorage');
 });
 
-test('ids: deterministic from names, validated from strings, unique when new', () => {
+test('ids: deterministic from names, per class', () => {
   const { ns } = makeNs('Ids');
   const { ns: other } = makeNs('OtherIds');
   const a1 = ns.idFromName('alpha');
@@ -52,15 +51,9 @@ test('ids: deterministic from names, validated from strings, unique when new', (
   assert.equal(a1.name, 'alpha');
   assert.ok(!a1.equals(ns.idFromName('beta')));
   assert.notEqual(other.idFromName('alpha').toString(), a1.toString());
-  const back = ns.idFromString(a1.toString().toUpperCase());
-  assert.ok(back.equals(a1));
-  assert.equal(back.name, undefined);
-  assert.throws(() => ns.idFromString('xyz'), /64 hex/);
+  assert.ok(a1 instanceof DurableObjectId);
   assert.throws(() => ns.get('not-an-id'), TypeError);
-  const u1 = ns.newUniqueId();
-  assert.match(u1.toString(), /^[0-9a-f]{64}$/);
-  assert.ok(!u1.equals(ns.newUniqueId()));
-  assert.ok(u1 instanceof DurableObjectId);
+  assert.throws(() => ns.idFromName(1), TypeError);
   assert.equal(ns.getByName('alpha').name, 'alpha');
 });
 
@@ -144,27 +137,6 @@ test('stub.fetch streams request and response bodies; raw url override survives'
   assert.equal(echoed.url, 'http://do/a/../b');
 });
 
-test('blockConcurrencyWhile holds deliveries until it settles', async () => {
-  const order = [];
-  const { ns } = makeNs('Gate', {
-    construct: async (state) => {
-      state.blockConcurrencyWhile(async () => {
-        await sleep(80);
-        order.push('init done');
-      });
-    },
-    fetch: async () => {
-      order.push('fetch');
-      return new Response('ok');
-    },
-  });
-  await ns.getByName('g').fetch('http://do/');
-  assert.deepEqual(order, ['init done', 'fetch']);
-  const st = new DurableObjectState({ id: ns.idFromName('n'), storage: new DurableObjectStorage(), log: () => {}, onAbort() {} });
-  const nested = await st.blockConcurrencyWhile(() => st.blockConcurrencyWhile(async () => 'nested ok'));
-  assert.equal(nested, 'nested ok');
-});
-
 test('ctx.container: undefined (never null, property readable) unless the factory gives one', async () => {
   const fake = { running: false };
   const { ns: without, made: m1 } = makeNs('NoContainer', { containerFactory: () => undefined });
@@ -179,7 +151,7 @@ test('ctx.container: undefined (never null, property readable) unless the factor
   assert.ok(m2[0].state.id.equals(withC.idFromName('a')));
 });
 
-test('storage: get/put/delete/list with structured clones', async () => {
+test('storage: get/put/delete with structured clones', async () => {
   const s = new DurableObjectStorage();
   const v = { n: 1, nested: { a: [1, 2] }, d: new Date(0) };
   await s.put('k', v);
@@ -193,20 +165,17 @@ test('storage: get/put/delete/list with structured clones', async () => {
   const many = await s.get(['c', 'a', 'zz']);
   assert.ok(many instanceof Map);
   assert.deepEqual([...many], [['a', 'A'], ['c', 3]]);
-  assert.deepEqual([...(await s.list({ prefix: '', limit: 2 })).keys()], ['a', 'b']);
-  assert.deepEqual([...(await s.list()).keys()], ['a', 'b', 'c', 'k']);
   await assert.rejects(s.put('f', () => {}), /could not be cloned/);
   await assert.rejects(s.put({ ok: 1, bad: () => {} }));
   assert.equal(await s.get('ok'), undefined, 'a failed multi-put changes nothing');
   assert.equal(await s.delete('a'), true);
   assert.equal(await s.delete('a'), false);
   assert.equal(await s.delete(['b', 'c', 'nope']), 2);
-  await s.deleteAll();
-  assert.equal((await s.list()).size, 0);
+  assert.deepEqual([...(await s.get(['a', 'b', 'c', 'k']))].map(([k]) => k), ['k']);
   await assert.rejects(s.get(1), TypeError);
 });
 
-test('alarms fire, can re-arm from alarm(), retry once on failure, can be deleted', async () => {
+test('alarms fire, can re-arm from alarm(), retry once on failure', async () => {
   const fired = [];
   const { ns } = makeNs('Alarms', {
     fetch: async (req, inst) => {
@@ -214,7 +183,7 @@ test('alarms fire, can re-arm from alarm(), retry once on failure, can be delete
       return new Response('armed');
     },
     alarm: async (info, inst) => {
-      fired.push({ at: Date.now(), pending: await inst.state.storage.getAlarm(), retry: info.retryCount });
+      fired.push({ at: Date.now(), retry: info.retryCount });
       if (fired.length === 1) await inst.state.storage.setAlarm(new Date(Date.now() + 30));
       if (fired.length === 2) throw new Error('alarm boom');
     },
@@ -223,16 +192,8 @@ test('alarms fire, can re-arm from alarm(), retry once on failure, can be delete
   const t0 = Date.now();
   await sleep(1300);
   assert.equal(fired.length, 3, JSON.stringify(fired));
-  assert.deepEqual(fired.map((f) => f.pending), [null, null, null]);
   assert.deepEqual(fired.map((f) => f.retry), [0, 0, 1]);
   assert.ok(fired[2].at - fired[1].at >= 900, 'retry after ~1 s');
   assert.ok(fired[0].at - t0 < 200);
-
-  const s = new DurableObjectStorage({ onAlarm: async () => fired.push('deleted one fired') });
-  await s.setAlarm(Date.now() + 20);
-  assert.equal(typeof (await s.getAlarm()), 'number');
-  await s.deleteAlarm();
-  assert.equal(await s.getAlarm(), null);
-  await sleep(50);
-  assert.equal(fired.length, 3);
+  await assert.rejects(new DurableObjectStorage().setAlarm('soon'), TypeError);
 });

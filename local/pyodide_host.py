@@ -1,0 +1,36 @@
+"""Glue that runs inside Pyodide next to the worker (never part of it): builds entrypoints and converts at the
+boundary exactly like workerd's Python entrypoint helper. local/pyodide_host.mjs runs this file in its own
+globals and calls the functions below from JS.
+"""
+
+import asyncio
+from typing import Any
+
+import workers
+
+
+async def _fetch(instance: Any, js_request: Any) -> Any:
+    return workers.python_to_rpc(await instance.fetch(workers.python_from_rpc(js_request)))
+
+
+def call_entrypoint(cls: type, ctx: Any, env: Any, js_request: Any) -> asyncio.Future:
+    """A fresh instance per request, as workerd does for WorkerEntrypoint classes."""
+    return asyncio.ensure_future(_fetch(cls(ctx, env), js_request))
+
+
+def construct(cls: type, ctx: Any, env: Any) -> Any:
+    return cls(ctx, env)
+
+
+def call_fetch(instance: Any, js_request: Any) -> asyncio.Future:
+    return asyncio.ensure_future(_fetch(instance, js_request))
+
+
+async def _alarm(instance: Any) -> None:
+    handler = getattr(instance, "alarm", None)
+    if handler is not None:
+        await handler()
+
+
+def call_alarm(instance: Any) -> asyncio.Future:
+    return asyncio.ensure_future(_alarm(instance))
