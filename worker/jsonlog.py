@@ -14,11 +14,12 @@ LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 class EventLog:
     def __init__(self, level_name: str | None = "info", component: str = "edge") -> None:
-        self.threshold = LEVELS.get((level_name or "info").strip().lower(), LEVELS["info"])
         self.component = component
+        self.set_level(level_name)
 
-    def enabled(self, level: str) -> bool:
-        return LEVELS[level] >= self.threshold
+    def set_level(self, level_name: str | None) -> None:
+        """LOG_LEVEL can change with the deployment while a Durable Object lives on."""
+        self.threshold = LEVELS.get((level_name or "info").strip().lower(), LEVELS["info"])
 
     def emit(self, level: str, event: str, **fields: object) -> None:
         if LEVELS[level] < self.threshold:

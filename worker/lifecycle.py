@@ -2,9 +2,11 @@
 
 Pure: times are passed in (epoch milliseconds), so every decision is unit-testable in CPython.
 
-    stopped --start--> starting --probe ok--> ready --exit--> stopped (idle stop) / failed (crash)
+    stopped --start--> starting --probe ok--> ready --exit--> stopped (idle, shutdown) / failed (crashed)
        ^                  |                                       |
-       +------------------+-- exit while booting --> failed ------+-- next request starts again
+       +------------------+-- boot_timeout, failed_boot --> failed +-- next request starts again
+
+Boots that end in `failed` (counted in `boot_failures`) hold off the next start: 2 s, doubling, 60 s at most.
 """
 
 from __future__ import annotations
@@ -15,14 +17,34 @@ from enum import StrEnum
 
 FIRST_RESTART_BACKOFF_MS = 2_000
 MAX_RESTART_BACKOFF_MS = 60_000
+UNKNOWN_BOOT_RETRY_AFTER_S = 2  # first boot of an instance: no measured boot time to go by yet
+MAX_BOOT_RETRY_AFTER_S = 5  # a retry waits for readiness again, so a short hint never costs a failure
 
 
 class State(StrEnum):
-    UNBOUND = "unbound"  # no container binding at all (reported by the edge, never stored)
+    UNBOUND = "unbound"  # no container binding and no upstream URL (reported, never stored)
+    UPSTREAM = "upstream"  # no container binding: an existing LiteLLM is fronted (reported, never stored)
     STOPPED = "stopped"
     STARTING = "starting"
     READY = "ready"
     FAILED = "failed"
+
+
+# What /health counts as healthy: every state but these two degrades it.
+HEALTHY_STATES = frozenset(State) - {State.UNBOUND, State.FAILED}
+
+
+class ExitReason(StrEnum):
+    IDLE = "idle"  # stopped by us after SLEEP_AFTER with nothing in flight
+    BOOT_TIMEOUT = "boot_timeout"  # stopped by us: never became ready
+    FAILED_BOOT = "failed_boot"  # exited on its own before it was ready
+    CRASHED = "crashed"  # exited with an error while serving
+    SHUTDOWN = "shutdown"  # exited cleanly while serving without us asking (e.g. the platform stopped it)
+    UNOBSERVED = "unobserved"  # found gone after the Durable Object was evicted: how it ended is unknown
+
+
+_FAILED_BOOTS = frozenset({ExitReason.BOOT_TIMEOUT, ExitReason.FAILED_BOOT})
+_STOPPED = frozenset({ExitReason.IDLE, ExitReason.SHUTDOWN})
 
 
 @dataclass
@@ -33,7 +55,7 @@ class Lifecycle:
     restarts: int = 0  # starts after the first: crashes and idle stops both count
     boot_started_ms: int | None = None
     last_boot_ms: int | None = None  # start -> ready, of the last successful boot
-    last_exit: str | None = None  # "idle", "crashed", "exited" (clean exit nobody asked for)
+    last_exit: ExitReason | None = None
     boot_failures: int = 0  # consecutive boots that ended before LiteLLM was ready
 
     def started(self, now_ms: int) -> State:
@@ -53,17 +75,13 @@ class Lifecycle:
         self._move(State.READY, now_ms)
         return previous
 
-    def exited(self, now_ms: int, *, requested: bool, crashed: bool) -> State:
-        """Records an exit: a stop we asked for is `stopped`; anything else is `failed`."""
+    def exited(self, now_ms: int, reason: ExitReason) -> State:
+        """Records an exit: idle and shutdown leave it `stopped`; failed boots count towards back-off."""
         previous = self.state
-        if requested:
-            self.last_exit = "idle"
-            self._move(State.STOPPED, now_ms)
-        else:
-            self.last_exit = "crashed" if crashed else "exited"
-            if previous is State.STARTING:
-                self.boot_failures += 1
-            self._move(State.FAILED, now_ms)
+        self.last_exit = reason
+        if reason in _FAILED_BOOTS:
+            self.boot_failures += 1
+        self._move(State.STOPPED if reason in _STOPPED else State.FAILED, now_ms)
         return previous
 
     def restart_wait_ms(self, now_ms: int) -> int:
@@ -77,17 +95,23 @@ class Lifecycle:
         backoff = min(MAX_RESTART_BACKOFF_MS, FIRST_RESTART_BACKOFF_MS * 2 ** (self.boot_failures - 1))
         return max(0, self.since_ms + backoff - now_ms)
 
+    def boot_retry_after_s(self, now_ms: int) -> int:
+        """Retry-After for a 503 while booting: the boot's expected remaining time, 1..5 s.
+
+        Re-estimated on every answer from the elapsed time; kept short because a retried request waits
+        for readiness again, so a client lands within about a second of LiteLLM being ready.
+        """
+        if self.last_boot_ms is None or self.boot_started_ms is None:
+            return UNKNOWN_BOOT_RETRY_AFTER_S
+        remaining_ms = self.last_boot_ms - (now_ms - self.boot_started_ms)
+        return min(MAX_BOOT_RETRY_AFTER_S, ceil_seconds(remaining_ms))
+
     def _move(self, state: State, now_ms: int) -> None:
         self.state = state
         self.since_ms = now_ms
 
-    def needs_start(self) -> bool:
-        return self.state in (State.STOPPED, State.FAILED)
-
     def to_json(self) -> str:
-        data = asdict(self)
-        data["state"] = self.state.value
-        return json.dumps(data)
+        return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str | None) -> Lifecycle:
@@ -97,6 +121,8 @@ class Lifecycle:
         try:
             data = json.loads(text)
             data["state"] = State(data["state"])
+            if data.get("last_exit") is not None:
+                data["last_exit"] = ExitReason(data["last_exit"])
             return cls(**data)
         except (ValueError, TypeError, KeyError):
             return cls()
@@ -109,7 +135,7 @@ class Lifecycle:
             "for_ms": max(0, now_ms - self.since_ms) if self.since_ms else None,
             "restarts": self.restarts,
             "last_boot_ms": self.last_boot_ms,
-            "last_exit": self.last_exit,
+            "last_exit": self.last_exit.value if self.last_exit else None,
             "boot_failures": self.boot_failures,
         }
 
@@ -128,11 +154,3 @@ def idle_check(now_ms: int, last_activity_ms: int, inflight: int, sleep_after_ms
 def ceil_seconds(ms: int) -> int:
     """A Retry-After value: whole seconds, rounded up, at least 1."""
     return max(1, -(-ms // 1000))
-
-
-def retry_after_s(boot_started_ms: int | None, now_ms: int, typical_boot_ms: int | None) -> int:
-    """Retry-After for a 503 during boot: the expected remaining boot time, at least 1 s, at most 30 s."""
-    expected = typical_boot_ms or 20_000
-    elapsed = now_ms - boot_started_ms if boot_started_ms is not None else 0
-    remaining_s = (expected - elapsed + 999) // 1000
-    return int(min(30, max(1, remaining_s)))
