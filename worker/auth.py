@@ -1,4 +1,5 @@
-"""Client credentials: `Authorization: Bearer <key>` (OpenAI SDKs) or `x-api-key: <key>` (Anthropic SDK)."""
+"""Client credentials: `Authorization: Bearer <key>` (OpenAI SDKs), `x-api-key: <key>` (Anthropic SDK) or
+`api-key: <key>` (Azure OpenAI clients)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,25 @@ import hashlib
 import hmac
 
 DEFAULT_MASTER_KEY = "sk-1234"
+# Every header a client key may arrive in: checked at the edge, never passed on to LiteLLM.
+CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key")
 
 
-def presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
+def presented_key(authorization: str | None, x_api_key: str | None, api_key: str | None = None) -> str | None:
     """The key the client presents, or None when it presents none or a malformed one.
 
-    `Authorization` wins when present, so a malformed one is never rescued by another header.
-    The scheme word is case-insensitive (RFC 9110); the token must be one non-empty word.
+    The first header present wins, in CREDENTIAL_HEADERS order, so a malformed one is never rescued
+    by another. The scheme word is case-insensitive (RFC 9110); the token must be one non-empty word.
     """
     if authorization is not None:
         parts = authorization.strip().split()
         if len(parts) != 2 or parts[0].lower() != "bearer":
             return None
         return parts[1]
-    if x_api_key is not None:
-        key = x_api_key.strip()
-        return key if key and " " not in key else None
+    for raw in (x_api_key, api_key):
+        if raw is not None:
+            key = raw.strip()
+            return key if key and " " not in key else None
     return None
 
 

@@ -26,8 +26,8 @@ from instances import instance_names, pick_instance
 from js_interop import env_lookup, header, js_dict, js_response_of, present
 from jsonlog import EventLog
 from request_ids import request_id_for
-from responses import error_response, json_response, with_headers
-from routing import Route, classify
+from responses import error_response, json_response, with_headers, without_body
+from routing import Route, classify, dialect_for, upstream_path
 from settings import VERSION, Settings
 
 __all__ = ["Default", "LiteLLMContainer"]
@@ -54,8 +54,9 @@ class Default(WorkerEntrypoint):
             response = await self._answer(request, route, method, path, settings, request_id, origin)
         except (JsException, OSError) as exc:  # a Durable Object failure reaches us as AbortError
             log.emit("error", "edge_failure", request_id=request_id, error=str(exc)[:200])
-            response = error_response(errors.gateway_error(), request_id)
-        response = with_headers(response, {"x-request-id": request_id, **settings.cors.response_headers(origin)})
+            response = error_response(errors.gateway_error(), request_id, dialect_for(path))
+        response = with_headers(response, {**dialect_for(path).request_id_headers(request_id),
+                                           **settings.cors.response_headers(origin)})
         log.emit("info", "request", request_id=request_id, method=method, route=route.value, path=path[:200],
                  status=js_response_of(response).status, ms=round((time.perf_counter() - started) * 1000, 2))
         return response
@@ -66,37 +67,44 @@ class Default(WorkerEntrypoint):
             return json_response({"service": "litellm-router", "status": "ok"})
         if route is Route.HEALTH:
             return json_response(await self._health(settings))
+        dialect = dialect_for(path)
         if route is Route.NOT_FOUND:
-            return error_response(errors.not_found(path), request_id)
+            return error_response(errors.not_found(path), request_id, dialect)
         if route is Route.METHOD_NOT_ALLOWED:
-            return error_response(errors.method_not_allowed(method), request_id)
+            return error_response(errors.method_not_allowed(method), request_id, dialect)
         if route is Route.PREFLIGHT:
-            cors = settings.cors.preflight_headers(origin)
+            cors = settings.cors.preflight_headers(origin, header(request.js_object.headers,
+                                                                  "access-control-request-headers"))
             return Response(None, status=204, headers=cors) if cors else error_response(
-                errors.origin_not_allowed(), request_id)
-        return await self._forward(request, settings, request_id)
+                errors.origin_not_allowed(), request_id, dialect)
+        if method.upper() == "HEAD":  # what a GET would answer, without the body
+            return await without_body(await self._forward(request, settings, request_id, path, "GET"))
+        return await self._forward(request, settings, request_id, path, method)
 
-    async def _forward(self, request: Any, settings: Settings, request_id: str) -> Response:
+    async def _forward(self, request: Any, settings: Settings, request_id: str, path: str,
+                       method: str) -> Response:
         incoming = request.js_object
-        key = presented_key(header(incoming.headers, "authorization"), header(incoming.headers, "x-api-key"))
+        dialect = dialect_for(path)
+        key = presented_key(header(incoming.headers, "authorization"), header(incoming.headers, "x-api-key"),
+                            header(incoming.headers, "api-key"))
         if not key_matches(key, settings.master_key):
-            return error_response(errors.invalid_api_key(), request_id)
+            return error_response(errors.invalid_api_key(), request_id, dialect)
         declared = judge_declared_length(header(incoming.headers, "content-length"), settings.max_request_bytes)
         if declared is Declared.TOO_LARGE:
-            return error_response(errors.request_too_large(settings.max_request_bytes), request_id)
+            return error_response(errors.request_too_large(settings.max_request_bytes), request_id, dialect)
         if declared is Declared.INVALID:
-            return error_response(errors.invalid_content_length(), request_id)
+            return error_response(errors.invalid_content_length(), request_id, dialect)
         has_body = present(incoming.body) and header(incoming.headers, "content-length") != "0"
-        if not body_type_accepted(str(incoming.method), urlsplit(request.url).path,
-                                  header(incoming.headers, "content-type"), has_body):
-            return error_response(errors.unsupported_media_type("application/json"), request_id)
+        target = upstream_path(path)
+        if not body_type_accepted(method, target, header(incoming.headers, "content-type"), has_body):
+            return error_response(errors.unsupported_media_type("application/json"), request_id, dialect)
         namespace = getattr(self.env, BINDING, None)
         if namespace is None:
-            return error_response(errors.container_unbound(), request_id)
+            return error_response(errors.container_unbound(), request_id, dialect)
 
         name = pick_instance(settings.instances, header(incoming.headers, "x-session-affinity"))
         stub = namespace.get(namespace.idFromName(name))
-        forwarded = js.Request.new(incoming, js_dict({"headers": incoming.headers}))
+        forwarded = _outgoing(incoming, request.url, path, target, method)
         forwarded.headers.set("x-request-id", request_id)
         return Response(js_response_of(await stub.fetch(forwarded)))  # a workers.Response, on either SDK
 
@@ -125,6 +133,18 @@ class Default(WorkerEntrypoint):
                 "container_instances": settings.instances,
             },
         }
+
+
+def _outgoing(incoming: Any, url: str, path: str, target: str, method: str) -> Any:
+    """The request for the Durable Object: the client's, or a copy aimed at LiteLLM's `/v1` path or
+    turned from HEAD into GET (the body, a stream, moves as is)."""
+    if target == path and method == str(incoming.method):
+        return js.Request.new(incoming, js_dict({"headers": incoming.headers}))
+    parts = urlsplit(url)
+    init: dict[str, Any] = {"method": method, "headers": incoming.headers}
+    if present(incoming.body) and method not in ("GET", "HEAD"):
+        init.update(body=incoming.body, duplex="half")
+    return js.Request.new(parts._replace(path=target).geturl(), js_dict(init))
 
 
 def _warn_once(log: EventLog, settings: Settings) -> None:

@@ -1,38 +1,62 @@
-"""Every failure the gateway answers itself: one status, one OpenAI-shaped body, documented here.
+"""Every failure the gateway answers itself: one status, one code, rendered in the caller's dialect.
 
-| status | code                  | when                                                        |
-|--------|-----------------------|-------------------------------------------------------------|
-| 400    | invalid_content_length| Content-Length is not a number                              |
-| 401    | invalid_api_key       | missing, malformed or wrong key                             |
-| 403    | origin_not_allowed    | CORS preflight from an origin not in CORS_ALLOWED_ORIGINS   |
-| 404    | not_found             | any path outside the forwarded allow-list                   |
-| 405    | method_not_allowed    | a known path with a method it does not take                 |
-| 413    | request_too_large     | body over MAX_REQUEST_BYTES (declared or counted in flight) |
-| 415    | unsupported_media_type| a POST body that is not JSON (multipart for transcriptions) |
-| 500    | gateway_error         | a bug in the gateway itself                                 |
-| 502    | upstream_unreachable  | connection to LiteLLM lost before it answered               |
-| 4xx/5xx| upstream_error        | LiteLLM failed without a JSON body; its status is kept      |
-| 503    | container_unbound     | no container (and no upstream URL) behind the gateway       |
-| 503    | container_starting    | LiteLLM not ready within READY_TIMEOUT (it keeps booting)   |
-| 503    | container_failed      | LiteLLM exited during boot; restarts back off 2 s .. 60 s   |
+README "Errors the gateway answers itself" is the table of them (status, code, both dialects' types).
+OpenAI routes get `{"error": {"message", "type", "param": null, "code"}}`; Anthropic routes
+(`/v1/messages*`) get `{"type": "error", "error": {"type", "message"}}`, whose type follows from the
+status as Anthropic's own API assigns it. A new failure is one factory below: its status decides the
+Anthropic type, so it renders in both dialects without another table to update.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from enum import Enum
+
+
+class Dialect(Enum):
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+
+    def request_id_headers(self, request_id: str) -> dict[str, str]:
+        """Our id under the names each dialect's SDKs read (Anthropic's read `request-id`)."""
+        if self is Dialect.ANTHROPIC:
+            return {"x-request-id": request_id, "request-id": request_id}
+        return {"x-request-id": request_id}
+
+
+# Anthropic's error types by HTTP status (its API reference, "Errors"); other 4xx are
+# invalid_request_error and other 5xx api_error. 503 is how this gateway says "busy, retry",
+# which is what Anthropic's overloaded_error means to its SDKs.
+_ANTHROPIC_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_type(status: int) -> str:
+    return _ANTHROPIC_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
 
 
 @dataclass(frozen=True)
 class GatewayError:
     status: int
     message: str
-    type: str
+    type: str  # OpenAI's `type`; the Anthropic one is derived from the status
     code: str
     retry_after_s: int | None = None
 
-    def body(self) -> str:
-        return json.dumps({"error": {"message": self.message, "type": self.type, "code": self.code}})
+    def body(self, dialect: Dialect = Dialect.OPENAI) -> str:
+        if dialect is Dialect.ANTHROPIC:
+            return json.dumps({"type": "error", "error": {"type": anthropic_type(self.status),
+                                                          "message": self.message}})
+        return json.dumps({"error": {"message": self.message, "type": self.type, "param": None,
+                                     "code": self.code}})
 
     def headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json"}
@@ -43,41 +67,38 @@ class GatewayError:
         return headers
 
 
+def _client_error(status: int, message: str, code: str) -> GatewayError:
+    return GatewayError(status, message, "invalid_request_error", code)
+
+
 def invalid_api_key() -> GatewayError:
-    return GatewayError(
-        401,
-        "Missing or invalid API key. Send 'Authorization: Bearer <key>' or 'x-api-key: <key>'.",
-        "invalid_request_error",
-        "invalid_api_key",
-    )
+    return _client_error(
+        401, "Missing or invalid API key. Send 'Authorization: Bearer <key>', 'x-api-key: <key>' or 'api-key: <key>'.",
+        "invalid_api_key")
 
 
 def not_found(path: str) -> GatewayError:
-    return GatewayError(404, f"No route for {path[:200]}", "invalid_request_error", "not_found")
+    return _client_error(404, f"No route for {path[:200]}", "not_found")
 
 
 def method_not_allowed(method: str) -> GatewayError:
-    return GatewayError(405, f"Method {method[:20]} not allowed here", "invalid_request_error",
-                        "method_not_allowed")
+    return _client_error(405, f"Method {method[:20]} not allowed here", "method_not_allowed")
 
 
 def origin_not_allowed() -> GatewayError:
-    return GatewayError(403, "Origin not allowed", "invalid_request_error", "origin_not_allowed")
+    return _client_error(403, "Origin not allowed", "origin_not_allowed")
 
 
 def invalid_content_length() -> GatewayError:
-    return GatewayError(400, "Content-Length is not a valid number", "invalid_request_error",
-                        "invalid_content_length")
+    return _client_error(400, "Content-Length is not a valid number", "invalid_content_length")
 
 
 def request_too_large(limit_bytes: int) -> GatewayError:
-    return GatewayError(413, f"Request body exceeds the limit of {limit_bytes} bytes",
-                        "invalid_request_error", "request_too_large")
+    return _client_error(413, f"Request body exceeds the limit of {limit_bytes} bytes", "request_too_large")
 
 
 def unsupported_media_type(expected: str) -> GatewayError:
-    return GatewayError(415, f"Send the request body as {expected}", "invalid_request_error",
-                        "unsupported_media_type")
+    return _client_error(415, f"Send the request body as {expected}", "unsupported_media_type")
 
 
 def upstream_error(status: int) -> GatewayError:

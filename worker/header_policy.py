@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from auth import CREDENTIAL_HEADERS
+
 # Retry-After is seconds or an HTTP date (RFC 9110 §10.2.3); anything else is not passed on.
 _RETRY_AFTER = re.compile(r"^(\d{1,6}|[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT)$")
 
@@ -16,7 +18,7 @@ HOP_BY_HOP = frozenset({
 
 # Client credentials are checked at the edge and replaced by the master key; cookies and the
 # host belong to the edge, not to LiteLLM.
-_DROPPED_REQUEST = HOP_BY_HOP | {"authorization", "x-api-key", "cookie", "host", "accept-encoding"}
+_DROPPED_REQUEST = HOP_BY_HOP | {*CREDENTIAL_HEADERS, "cookie", "host", "accept-encoding"}
 
 # LiteLLM's x-litellm-* headers reveal upstream URLs, model names and versions; these are the
 # ones that say nothing about the inside and help clients correlate calls.

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import js
 from workers import Response
 
-from errors import GatewayError
-from js_interop import js_dict, js_response_of
+from errors import Dialect, GatewayError
+from js_interop import js_dict, js_response_of, present
 
 
 def json_response(data: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -19,12 +20,19 @@ def json_response(data: object, status: int = 200, headers: dict[str, str] | Non
     )
 
 
-def error_response(error: GatewayError, request_id: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(error: GatewayError, request_id: str, dialect: Dialect = Dialect.OPENAI) -> Response:
+    """An error in the caller's dialect (see errors.py), with the request id under its names."""
     return Response(
-        error.body(),
+        error.body(dialect),
         status=error.status,
-        headers={**error.headers(), "x-request-id": request_id, **(headers or {})},
+        headers={**error.headers(), **dialect.request_id_headers(request_id)},
     )
+
+
+def _copy(original: Any, body: Any) -> Any:
+    return js.Response.new(body, js_dict({
+        "status": original.status, "statusText": original.statusText, "headers": original.headers,
+    }))
 
 
 def with_headers(response: Response, extra: dict[str, str]) -> Response:
@@ -32,9 +40,17 @@ def with_headers(response: Response, extra: dict[str, str]) -> Response:
     original = js_response_of(response)
     if all(original.headers.get(name) == value for name, value in extra.items()):
         return response  # already there (the Durable Object sets x-request-id): no copy
-    copy = js.Response.new(original.body, js_dict({
-        "status": original.status, "statusText": original.statusText, "headers": original.headers,
-    }))
+    copy = _copy(original, original.body)
     for name, value in extra.items():
         copy.headers.set(name, value)
     return Response(copy)
+
+
+async def without_body(response: Response) -> Response:
+    """The answer to a HEAD: the GET's status and headers, its body cancelled unread."""
+    original = js_response_of(response)
+    if present(original.body):
+        # With a reason: a bare cancel() rejects the pipes behind the body with `undefined`, which
+        # Pyodide cannot raise as an exception.
+        await original.body.cancel(js.Error.new("HEAD request: the body is not sent"))
+    return Response(_copy(original, None))

@@ -1,8 +1,10 @@
 """What the edge answers itself, what it forwards to LiteLLM, and what does not exist.
 
-Forwarding is an allow-list of OpenAI/Anthropic API paths. LiteLLM's own surfaces (`/`,
-`/openapi.json`, `/routes`, `/ui`, key/user/team management, `/v1/model/info` which shows upstream
-URLs) are never reachable through the edge, however the path is spelled.
+Forwarding is an allow-list of OpenAI/Anthropic API paths, each served with and without the `/v1`
+prefix (LiteLLM's docs give clients a base URL without it), plus Azure OpenAI's deployment routes.
+LiteLLM's own surfaces (`/`, `/openapi.json`, `/routes`, `/ui`, key/user/team management,
+`/v1/model/info` which shows upstream URLs, `/openai/*` which passes through to the provider with
+the operator's key) are never reachable through the edge, however the path is spelled.
 """
 
 from __future__ import annotations
@@ -10,22 +12,31 @@ from __future__ import annotations
 import re
 from enum import Enum
 
-# API paths forwarded to LiteLLM: each entry matches itself and anything below it
-# (e.g. /v1/models/gpt-4o, /v1/messages/count_tokens, /v1/responses/{id}).
-FORWARDED_PREFIXES = (
-    "/v1/models",
-    "/v1/chat/completions",
-    "/v1/completions",
-    "/v1/embeddings",
-    "/v1/messages",
-    "/v1/responses",
-    "/v1/moderations",
-    "/v1/images/generations",
-    "/v1/audio/speech",
-    "/v1/audio/transcriptions",
-    "/v1/rerank",
+from errors import Dialect
+
+API_PREFIX = "/v1"
+# API paths forwarded to LiteLLM, below API_PREFIX or without it: each matches itself and anything
+# below it (e.g. /v1/models/gpt-4o, /v1/messages/count_tokens, /v1/responses/{id}).
+FORWARDED_API_PATHS = (
+    "/models",
+    "/chat/completions",
+    "/completions",
+    "/embeddings",
+    "/messages",
+    "/responses",
+    "/moderations",
+    "/images/generations",
+    "/audio/speech",
+    "/audio/transcriptions",
+    "/rerank",
 )
-FORWARDED_METHODS = frozenset({"GET", "POST", "DELETE"})
+FORWARDED_METHODS = frozenset({"GET", "HEAD", "POST", "DELETE"})  # HEAD: a GET without the body
+ANTHROPIC_PATHS = ("/messages",)  # answered in Anthropic's dialect (errors, request-id)
+
+# Azure OpenAI clients (AzureOpenAI, azure_endpoint=...) call /openai/deployments/{model}/<op>
+# ?api-version=...; these three operations and nothing else under /openai/ (LiteLLM's pass-through).
+_AZURE_DEPLOYMENT = re.compile(r"^/openai/deployments/[^/]+/(chat/completions|completions|embeddings)$")
+AZURE_METHODS = frozenset({"POST"})
 
 # One segment: unreserved and sub-delim characters only. No percent-escapes at all, so encoded
 # dots and slashes (%2e, %2f, %5c) cannot smuggle a different path past this check.
@@ -51,11 +62,40 @@ def is_canonical_path(path: str) -> bool:
     return all(seg not in (".", "..") and _SEGMENT.match(seg) for seg in segments)
 
 
-def is_forwarded_path(path: str) -> bool:
+def _below(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
+
+
+def _api_path(path: str) -> str | None:
+    """The API path without `/v1` and any trailing slash (`/v1/models/` -> `/models`), or None."""
     if not is_canonical_path(path):
-        return False
+        return None
     trimmed = path.rstrip("/") or "/"
-    return any(trimmed == prefix or trimmed.startswith(prefix + "/") for prefix in FORWARDED_PREFIXES)
+    unprefixed = trimmed.removeprefix(API_PREFIX) if _below(trimmed, (API_PREFIX,)) else trimmed
+    return unprefixed if _below(unprefixed, FORWARDED_API_PATHS) else None
+
+
+def is_azure_path(path: str) -> bool:
+    return is_canonical_path(path) and _AZURE_DEPLOYMENT.match(path.rstrip("/")) is not None
+
+
+def is_forwarded_path(path: str) -> bool:
+    return _api_path(path) is not None or is_azure_path(path)
+
+
+def upstream_path(path: str) -> str:
+    """The path LiteLLM is asked for: API paths always with `/v1` (one form upstream, whatever the
+    client's base URL), Azure deployment routes as sent. Only for paths that are forwarded."""
+    api_path = _api_path(path)
+    if api_path is None:
+        return path
+    return API_PREFIX + api_path + ("/" if path.endswith("/") and api_path != "/" else "")
+
+
+def dialect_for(path: str) -> Dialect:
+    """Anthropic for the Messages API (`/v1/messages*`, `/messages*`), OpenAI for everything else."""
+    api_path = _api_path(path)
+    return Dialect.ANTHROPIC if api_path is not None and _below(api_path, ANTHROPIC_PATHS) else Dialect.OPENAI
 
 
 def classify(method: str, path: str) -> Route:
@@ -69,6 +109,5 @@ def classify(method: str, path: str) -> Route:
         return Route.NOT_FOUND
     if method == "OPTIONS":
         return Route.PREFLIGHT
-    if method not in FORWARDED_METHODS:
-        return Route.METHOD_NOT_ALLOWED
-    return Route.FORWARD
+    allowed = AZURE_METHODS if is_azure_path(path) else FORWARDED_METHODS
+    return Route.FORWARD if method in allowed else Route.METHOD_NOT_ALLOWED

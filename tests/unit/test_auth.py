@@ -31,6 +31,24 @@ def test_presented_key(authorization: str | None, x_api_key: str | None, expecte
     assert presented_key(authorization, x_api_key) == expected
 
 
+@pytest.mark.parametrize(
+    ("authorization", "x_api_key", "api_key", "expected"),
+    [
+        (None, None, KEY, KEY),  # Azure OpenAI clients send only `api-key`
+        (None, None, f" {KEY} ", KEY),
+        (None, None, "", None),
+        (None, None, "two words", None),
+        # The first header present decides: a bad one is not rescued by a good `api-key`.
+        ("Basic abc", None, KEY, None),
+        (None, "", KEY, None),
+        (f"Bearer {KEY}", None, "other", KEY),
+    ],
+)
+def test_azure_api_key_header(authorization: str | None, x_api_key: str | None, api_key: str | None,
+                              expected: str | None) -> None:
+    assert presented_key(authorization, x_api_key, api_key) == expected
+
+
 def test_key_matches_exact_only() -> None:
     assert key_matches(KEY, KEY)
     assert not key_matches(KEY + "x", KEY)

@@ -86,7 +86,7 @@ def test_cors_policy() -> None:
 def test_error_bodies_are_openai_shaped() -> None:
     for error in (invalid_api_key(), not_found("/x"), request_too_large(5), container_starting(7)):
         body = json.loads(error.body())
-        assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "code"}
+        assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
     assert invalid_api_key().status == 401 and invalid_api_key().headers()["www-authenticate"].startswith("Bearer")
     assert container_starting(7).headers()["retry-after"] == "7"
     assert request_too_large(5).status == 413
