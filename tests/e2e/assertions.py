@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.e2e.runtime import RawResponse
+from tests.harness import RawResponse
 
 # Headers LiteLLM adds that reveal internals (upstream URLs, versions, provider headers).
 INTERNAL_PREFIXES = ("x-litellm-model-api-base", "x-litellm-version", "x-litellm-model-name", "llm_provider-",

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.runtime import Gateway, start_gateway
 from tests.fakes.litellm_config import container_test_env, render_test_config
-from tests.fakes.provider_process import FakeProvider
+from tests.harness import FakeProvider, Gateway, start_gateway
 
 REMOTE_URL = os.environ.get("GATEWAY_URL")
 E2E_KEY = "sk-e2e-client-key-4c1d2b"  # what clients present; the container gets a derived key

@@ -17,7 +17,7 @@ from typing import Self
 import pytest
 import redis
 
-from tests.e2e.runtime import free_port
+from tests.harness import free_port
 
 BINARY = "redis-server"
 START_TIMEOUT_S = 10.0

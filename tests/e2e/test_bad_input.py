@@ -9,8 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.assertions import openai_error
-from tests.e2e.runtime import Gateway
-from tests.fakes.provider_process import FakeProvider
+from tests.harness import FakeProvider, Gateway
 
 LIMIT = 10 * 1024 * 1024  # MAX_REQUEST_BYTES default (wrangler.jsonc)
 

@@ -7,8 +7,7 @@ import json
 import pytest
 
 from tests.e2e.assertions import assert_clean_headers, openai_error
-from tests.e2e.runtime import Gateway
-from tests.fakes.provider_process import FakeProvider
+from tests.harness import FakeProvider, Gateway
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "auth-probe"}]}
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 
 from tests.e2e.assertions import assert_clean_headers
-from tests.e2e.runtime import Gateway
-from tests.fakes.provider_process import FakeProvider
+from tests.harness import FakeProvider, Gateway
 
 
 def marker() -> str:

@@ -5,7 +5,6 @@ Each scenario runs its own local runtime (vars differ), so these are local-only.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -18,34 +17,12 @@ import yaml
 
 from tests.e2e.assertions import openai_error
 from tests.e2e.conftest import launch
-from tests.e2e.runtime import Gateway
+from tests.harness import Gateway, wait_for
 
 pytestmark = pytest.mark.local_only
 
 SLEEP_AFTER_S = 6
 ALLOWED_ORIGIN = "https://app.example.com"
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.25):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def running(gateway: Gateway) -> list[dict]:
-    return [c for c in gateway.containers() if c["running"]]
 
 
 # -- no container bound -------------------------------------------------------------------------
@@ -149,21 +126,17 @@ def lifecycle_config(litellm_config: Path, tmp_path_factory: pytest.TempPathFact
 @pytest.fixture(scope="module")
 def life(lifecycle_config: Path) -> Iterator[Gateway]:
     gateway = launch(lifecycle_config, env={"SLEEP_AFTER": f"{SLEEP_AFTER_S}s"})
-    pids: set[int] = set()
-    gateway.seen_pids = pids  # type: ignore[attr-defined]
     yield gateway
-    pids.update(c["pid"] for c in gateway.containers() if c.get("pid"))
-    gateway.stop()
-    # Stopping the runtime leaves no child process behind.
+    # Stopping the runtime leaves no process behind, of any container it ever ran.
+    assert gateway.stop() == []
     assert gateway.process is not None and gateway.process.poll() is not None
-    wait_for(lambda: not any(pid_alive(pid) for pid in pids), 10)
 
 
 def test_health_never_starts_a_container(life: Gateway) -> None:
     for _ in range(3):
         assert life.health()["container"]["state"] == "stopped"
     time.sleep(1)
-    assert running(life) == []
+    assert life.running() == []
 
 
 def test_first_requests_after_cold_start_share_one_boot_and_succeed(life: Gateway) -> None:
@@ -177,10 +150,9 @@ def test_first_requests_after_cold_start_share_one_boot_and_succeed(life: Gatewa
     assert time.monotonic() - started > 1  # it really waited for a boot
     health = life.health()["container"]
     assert health["state"] == "ready" and health["last_boot_ms"] > 1000 and health["restarts"] == 0
-    assert len(running(life)) == 1
-    starts = [line for line in life.logs if '"event":"container_state"' in line and '"state":"starting"' in line]
+    assert len(life.running()) == 1
+    starts = [line for line in life.log_lines() if '"event":"container_state"' in line and '"state":"starting"' in line]
     assert len(starts) == 1, starts
-    life.seen_pids.update(c["pid"] for c in running(life))  # type: ignore[attr-defined]
 
 
 def test_a_stream_longer_than_sleep_after_is_not_cut(life: Gateway) -> None:
@@ -197,7 +169,7 @@ def test_a_stream_longer_than_sleep_after_is_not_cut(life: Gateway) -> None:
 def test_idle_container_is_stopped_by_the_alarm(life: Gateway) -> None:
     state = wait_for(lambda: (c := life.health()["container"])["state"] == "stopped" and c, SLEEP_AFTER_S * 3)
     assert state["last_exit"] == "idle"
-    assert running(life) == []
+    assert life.running() == []
 
 
 def test_next_request_restarts_it(life: Gateway) -> None:
@@ -205,14 +177,13 @@ def test_next_request_restarts_it(life: Gateway) -> None:
     assert response.status_code == 200, response.text
     health = life.health()["container"]
     assert health["state"] == "ready" and health["restarts"] == 1
-    life.seen_pids.update(c["pid"] for c in running(life))  # type: ignore[attr-defined]
 
 
 def test_a_request_racing_an_idle_stop_is_served_by_a_fresh_container(life: Gateway) -> None:
     """The alarm has just sent SIGTERM when a request arrives: it waits for the exit and a new boot."""
     restarts = life.health()["container"]["restarts"]
-    stops_before = sum('"event":"container_stop"' in line for line in list(life.logs))
-    wait_for(lambda: sum('"event":"container_stop"' in line for line in list(life.logs)) > stops_before,
+    stops_before = sum('"event":"container_stop"' in line for line in life.log_lines())
+    wait_for(lambda: sum('"event":"container_stop"' in line for line in life.log_lines()) > stops_before,
              SLEEP_AFTER_S * 3, interval=0.02)
     response = life.chat("gpt-4o-mini", "just-in-time")
     assert response.status_code == 200, response.text
@@ -222,7 +193,7 @@ def test_a_request_racing_an_idle_stop_is_served_by_a_fresh_container(life: Gate
 
 def test_crash_mid_request_is_a_502_and_the_next_request_gets_a_new_container(life: Gateway) -> None:
     assert life.chat("gpt-4o-mini", "up").status_code == 200  # a running container, whatever ran before
-    [before] = running(life)
+    [before] = life.running()
     restarts = life.health()["container"]["restarts"]
     result: dict[str, httpx.Response] = {}
 
@@ -242,7 +213,6 @@ def test_crash_mid_request_is_a_502_and_the_next_request_gets_a_new_container(li
 
     again = life.chat("gpt-4o-mini", "after-crash")
     assert again.status_code == 200, again.text
-    [after] = running(life)
+    [after] = life.running()
     assert after["pid"] != before["pid"]
     assert life.health()["container"]["restarts"] == restarts + 1
-    life.seen_pids.update({before["pid"], after["pid"]})  # type: ignore[attr-defined]

@@ -8,8 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.e2e.runtime import Gateway
-from tests.fakes.provider_process import FakeProvider
+from tests.harness import FakeProvider, Gateway
 
 CONCURRENCY = 32
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 
 from tests.e2e.assertions import openai_error
-from tests.e2e.runtime import Gateway
-from tests.fakes.provider_process import FakeProvider
+from tests.harness import FakeProvider, Gateway
 
 
 def test_failing_model_falls_back(gateway: Gateway, provider: FakeProvider) -> None:

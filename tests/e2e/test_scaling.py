@@ -33,9 +33,8 @@ from instances import pick_instance
 from tests.e2e.assertions import openai_error
 from tests.e2e.conftest import E2E_KEY
 from tests.e2e.redis_server import RedisServer
-from tests.e2e.runtime import ROOT, Gateway, start_gateway
 from tests.fakes.litellm_config import DUMMY_OPENAI_KEY, container_test_env, render_test_config
-from tests.fakes.provider_process import FakeProvider
+from tests.harness import ROOT, FakeProvider, Gateway, start_gateway, wait_for
 
 pytestmark = pytest.mark.local_only
 
@@ -101,19 +100,12 @@ def served_since(gateway: Gateway, before: Counter[str], expected: int) -> Count
         time.sleep(0.05)
 
 
-def wait_for(probe: Any, timeout: float = 3.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := probe()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return result
-
-
 def states(gateway: Gateway) -> dict[str, str]:
     return {item["name"]: item["state"] for item in gateway.health()["instances"]}
 
 
 def running(gateway: Gateway) -> set[str]:
-    return {item["id"] for item in gateway.containers() if item["running"]}
+    return {item["id"] for item in gateway.running()}
 
 
 def launch(config: Path, env: dict[str, str]) -> Gateway:
@@ -222,7 +214,7 @@ def test_cooldown_reached_through_one_instance_holds_on_the_other(
         if provider.stats()["hits"].get(COOL_BAD):
             break
     assert provider.stats()["hits"].get(COOL_BAD) == 1, "instance A never picked the failing deployment"
-    assert wait_for(lambda: redis_server.keys("deployment:*:cooldown")), "the cooldown did not reach Redis"
+    wait_for(lambda: redis_server.keys("deployment:*:cooldown"), 3, message="the cooldown did not reach Redis")
     time.sleep(COOLDOWN_READ_INTERVAL_S + 0.2)
 
     before = served(shared)

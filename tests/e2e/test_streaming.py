@@ -9,7 +9,7 @@ import uuid
 
 import httpx
 
-from tests.e2e.runtime import Gateway
+from tests.harness import Gateway
 
 
 def sse_events(response: httpx.Response) -> list[tuple[float, str]]:

@@ -8,11 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.procs import LiteLLMDirect
 from tests.e2e.assertions import assert_clean_headers, openai_error
-from tests.e2e.runtime import Gateway, free_port, start_gateway
 from tests.fakes.litellm_config import container_test_env
-from tests.fakes.provider_process import FakeProvider
+from tests.harness import FakeProvider, Gateway, LiteLLMDirect, free_port, start_gateway
 
 pytestmark = pytest.mark.local_only
 
@@ -22,12 +20,12 @@ CLIENT_KEY = "sk-edge-client-key"
 
 @pytest.fixture(scope="module")
 def existing_litellm(litellm_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A LiteLLM running elsewhere (started by container/start.sh, like the bench's LiteLLM direct); its URL."""
+    """A LiteLLM running elsewhere (started by container/start.sh); its URL."""
     log = tmp_path_factory.mktemp("existing") / "litellm.log"
     litellm = LiteLLMDirect(litellm_config, UPSTREAM_KEY, container_test_env(), log)
     try:
         litellm.wait_ready()
-        yield f"http://127.0.0.1:{litellm.port}"
+        yield litellm.url
     finally:
         litellm.stop()
 

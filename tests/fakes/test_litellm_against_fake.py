@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.runtime import free_port
+from tests.harness import free_port
 
 from .behaviours import embedding_for, split_text
 from .litellm_config import HANG_TIMEOUT_S, NUM_RETRIES, container_test_env, render_test_config
