@@ -4,23 +4,29 @@ Against one fake provider on loopback, in sequence (never two LiteLLMs at once: 
   1. provider direct  - the floor: the fake itself and the client;
   2. LiteLLM direct   - container/start.sh, the same start command as the image (skipped by --smoke);
   3. whole gateway    - node local/cli.mjs: Worker + Durable Object in Pyodide + LiteLLM started on demand;
+     then like for like (bench/paced.py): that container's LiteLLM through the edge and by its own port,
+     interleaved in rounds, plus the edge's CPU split into Worker and Durable Object;
   4. gateway, N=2     - CONTAINER_INSTANCES=2: two containers behind one edge, concurrency phase only.
+With GATEWAY_URL (and GATEWAY_KEY) set it measures that gateway instead of starting the local runtime:
+LITELLM_URL/LITELLM_KEY name the LiteLLM it fronts (LiteLLM direct and the like-for-like rounds), and
+GATEWAY_PID / LITELLM_PID, when those run on this machine, let it read their CPU.
 Prints a Markdown report and verdicts on stdout, progress on stderr, and writes bench/results.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
+import os
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.provider_process import FakeProvider
+from tests.harness import FakeProvider
+from tests.harness.procs import ROOT, group_cpu, pid_cpu
 
 from . import report
 from .config import (
@@ -30,16 +36,15 @@ from .config import (
     STREAM_CHUNKS,
     STREAM_DELAY_MS,
     STREAM_MODEL,
+    Counts,
     pycache_prefix,
     render_bench_config,
-    strong_key,
 )
-from .http1 import BlockingConn
-from .measure import PATH, Target, chat_body, concurrent, foreign_since, mark, run_target
-from .procs import REPO_ROOT, Gateway, LiteLLMDirect, group_cpu, pid_cpu
+from .local import bench_gateway, bench_gateway_scaled, bench_litellm_direct
+from .measure import Target, run_target
+from .paced import Pair, paced_rounds
 
-DEFAULT_OUT = REPO_ROOT / "bench" / "results.json"
-FIRST_REQUEST_TIMEOUT_S = 120.0
+DEFAULT_OUT = ROOT / "bench" / "results.json"
 
 
 def say(line: str) -> None:
@@ -59,106 +64,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def bench_litellm_direct(config: Path, env: dict[str, str], workdir: Path, fake: FakeProvider, counts: Any,
-                         results: dict[str, Any]) -> None:
-    say("LiteLLM direct: booting container/start.sh")
-    start, client0, fake0 = mark(), time.process_time(), pid_cpu(fake.proc.pid)
-    direct = LiteLLMDirect(config, strong_key(), env, workdir / "litellm-direct.log")
-    try:
-        wall, cpu = direct.wait_ready()
-        ours = cpu + time.process_time() - client0 + pid_cpu(fake.proc.pid) - fake0
-        results["cold_start"].update(litellm_boot_wall_s=round(wall, 3), litellm_boot_cpu_s=round(cpu, 3),
-                                     litellm_boot_other_cores=foreign_since(start, ours))
-        say(f"LiteLLM direct: ready in {wall:.2f}s wall, {cpu:.2f}s CPU")
-        target = Target("LiteLLM direct", direct.port, direct.master_key, STREAM_MODEL,
-                        cpu={"litellm": direct.cpu, "provider": lambda: pid_cpu(fake.proc.pid)})
-        results["targets"]["litellm"] = run_target(target, counts, say)
-    finally:
-        if not direct.stop():
-            results["leftovers"].append("LiteLLM direct process group")
+def cpu_reader(variable: str, group: bool) -> Callable[[], float] | None:
+    """CPU of a process this machine runs, named by its pid in `variable` (its process group's with `group`)."""
+    pid = os.environ.get(variable)
+    if not pid:
+        return None
+    if group:
+        pgid = os.getpgid(int(pid))
+        return lambda: group_cpu(pgid)
+    return lambda: pid_cpu(int(pid))
 
 
-def bench_gateway(config: Path, env: dict[str, str], runtime_env: dict[str, str], workdir: Path,
-                  fake: FakeProvider, counts: Any, results: dict[str, Any]) -> None:
-    say("gateway: starting the local runtime")
-    gateway = Gateway(config, strong_key(), env, workdir / "gateway.log", runtime_env=runtime_env)
-    cold = results["cold_start"]
-    try:
-        wall = gateway.wait_ready()
-        cold.update(runtime_start_wall_s=round(wall, 3), runtime_start_cpu_s=round(gateway.runtime_cpu(), 3))
-        say(f"gateway: runtime ready in {wall:.2f}s; first request (starts LiteLLM)")
-        conn = BlockingConn("127.0.0.1", gateway.port, timeout=FIRST_REQUEST_TIMEOUT_S)
-        headers = {"Authorization": f"Bearer {gateway.client_key}", "Content-Type": "application/json"}
-        cpu0 = gateway.runtime_cpu() + time.process_time() + pid_cpu(fake.proc.pid)
-        phase = mark()
-        start = time.perf_counter()
-        status, body = conn.request("POST", PATH, headers, chat_body(CHAT_MODEL, "bench-cold"))
-        first = time.perf_counter() - start
-        answered_at = time.time()
-        conn.close()
-        if status != 200:
-            raise RuntimeError(f"gateway: first request got {status}: {body[:300]!r} (see {gateway.log_path})")
-        pgid = gateway.litellm_pgid()
-        litellm_cpu = group_cpu(pgid)
-        ours = litellm_cpu + gateway.runtime_cpu() + time.process_time() + pid_cpu(fake.proc.pid) - cpu0
-        container = next(c for c in gateway.containers() if c.get("pid") == pgid)
-        spawned = datetime.datetime.fromisoformat(container["startedAt"].replace("Z", "+00:00")).timestamp()
-        cold.update(gateway_first_request_s=round(first, 3),
-                    gateway_litellm_cpu_s=round(litellm_cpu, 3),
-                    gateway_first_request_other_cores=foreign_since(phase, ours),
-                    gateway_container_to_first_200_s=round(answered_at - spawned, 3))
-        say(f"gateway: first request answered in {first:.2f}s")
-        target = Target("gateway", gateway.port, gateway.client_key, STREAM_MODEL,
-                        cpu={"litellm": lambda: group_cpu(pgid), "runtime": gateway.runtime_cpu,
-                             "provider": lambda: pid_cpu(fake.proc.pid)})
-        results["targets"]["gateway"] = run_target(target, counts, say)
-    finally:
-        left = gateway.stop()
-        if left:
-            results["leftovers"].append(f"gateway process groups {left} (killed by the bench)")
-
-
-def bench_gateway_scaled(config: Path, env: dict[str, str], runtime_env: dict[str, str], workdir: Path,
-                         counts: Any, results: dict[str, Any]) -> None:
-    """CONTAINER_INSTANCES=2: how throughput at c16 scales when requests spread over two containers."""
-    say("gateway N=2: starting the local runtime with CONTAINER_INSTANCES=2")
-    gateway = Gateway(config, strong_key(), env, workdir / "gateway-n2.log",
-                      runtime_env={**runtime_env, "CONTAINER_INSTANCES": "2"})
-    try:
-        gateway.wait_ready()
-        headers = {"Authorization": f"Bearer {gateway.client_key}", "Content-Type": "application/json"}
-
-        def first_request(index: int) -> int:
-            conn = BlockingConn("127.0.0.1", gateway.port, timeout=FIRST_REQUEST_TIMEOUT_S)
-            try:
-                return conn.request("POST", PATH, headers, chat_body(CHAT_MODEL, f"bench-n2-{index}"))[0]
-            finally:
-                conn.close()
-
-        with ThreadPoolExecutor(2) as pool:  # round-robin: the two first requests boot both, in parallel
-            statuses = list(pool.map(first_request, range(2)))
-        pgids = [int(c["pid"]) for c in gateway.containers() if c.get("running") and c.get("pid")]
-        if statuses != [200, 200] or len(pgids) != 2:
-            raise RuntimeError(f"gateway N=2: first requests {statuses}, running containers {pgids}")
-        target = Target("gateway N=2", gateway.port, gateway.client_key, STREAM_MODEL,
-                        cpu={"litellm": lambda: sum(group_cpu(pgid) for pgid in pgids),
-                             "runtime": gateway.runtime_cpu})
-        say(f"gateway N=2: concurrency {counts.concurrency} for {counts.seconds:g}s")
-        results["targets"]["gateway_n2"] = {"concurrent": concurrent(target, counts)}
-    finally:
-        left = gateway.stop()
-        if left:
-            results["leftovers"].append(f"gateway N=2 process groups {left} (killed by the bench)")
+def bench_remote(url: str, counts: Counts, results: dict[str, Any]) -> None:
+    """A gateway someone else runs: `wrangler dev`, a deployment; it must serve the bench's model names
+    (`python -m bench.config FAKE_URL` renders that LiteLLM config)."""
+    runtime, litellm = cpu_reader("GATEWAY_PID", group=False), cpu_reader("LITELLM_PID", group=True)
+    gateway = Target("gateway", url, os.environ.get("GATEWAY_KEY", "sk-1234"), STREAM_MODEL,
+                     cpu={name: read for name, read in (("runtime", runtime), ("litellm", litellm)) if read})
+    direct_url = os.environ.get("LITELLM_URL")
+    if direct_url:
+        direct = Target("LiteLLM direct", direct_url, os.environ.get("LITELLM_KEY", gateway.key), STREAM_MODEL,
+                        cpu={"litellm": litellm} if litellm else {})
+        results["targets"]["litellm"] = run_target(direct, counts, say)
+    results["targets"]["gateway"] = run_target(gateway, counts, say)
+    if direct_url:
+        say(f"like for like: {counts.rounds} rounds of {counts.per_round} requests per kind")
+        results["paced"] = paced_rounds(Pair(gateway, direct, litellm, runtime), counts.rounds, counts.per_round,
+                                        counts.warmup)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     counts = SMOKE if args.smoke else FULL
+    remote = os.environ.get("GATEWAY_URL")
     started = time.perf_counter()
     extra_env = dict(pair.split("=", 1) for pair in args.litellm_env)
     runtime_env = dict(pair.split("=", 1) for pair in args.runtime_env)
     results: dict[str, Any] = {
         "smoke": args.smoke,
+        "remote": remote,
         "machine": report.machine(),
         "counts": vars(counts),
         "config": {"pycache": args.pycache, "litellm_env": extra_env, "runtime_env": runtime_env,
@@ -168,20 +112,26 @@ def main(argv: list[str] | None = None) -> int:
         "cold_start": {},
         "leftovers": [],
     }
-    say(f"bytecode cache: {args.pycache}")
     env = {"PYTHONPYCACHEPREFIX": str(pycache_prefix(args.pycache)), **extra_env}
     with tempfile.TemporaryDirectory(prefix="litellm-bench-") as tmp, FakeProvider.start() as fake:
         workdir = Path(tmp)
         config = workdir / "litellm_config.yaml"
         config.write_text(render_bench_config(fake.url))
-        provider = Target("provider direct", fake.port, "sk-fake-upstream",
+        assert fake.proc is not None
+        fake_pid = fake.proc.pid
+        provider = Target("provider direct", fake.url, "sk-fake-upstream",
                           f"gpt-delay{STREAM_DELAY_MS}-chunks{STREAM_CHUNKS}",
-                          cpu={"provider": lambda: pid_cpu(fake.proc.pid)})
+                          cpu={"provider": lambda: pid_cpu(fake_pid)})
         results["targets"]["provider"] = run_target(provider, counts, say)
-        if not args.smoke:
-            bench_litellm_direct(config, env, workdir, fake, counts, results)
-        bench_gateway(config, env, runtime_env, workdir, fake, counts, results)
-        bench_gateway_scaled(config, env, runtime_env, workdir, counts, results)
+        if remote:
+            say(f"gateway: measuring GATEWAY_URL {remote} (no local runtime started)")
+            bench_remote(remote, counts, results)
+        else:
+            say(f"bytecode cache: {args.pycache}")
+            if not args.smoke:
+                bench_litellm_direct(config, env, workdir, fake, counts, results, say)
+            bench_gateway(config, env, runtime_env, workdir, fake, counts, results, say)
+            bench_gateway_scaled(config, env, runtime_env, workdir, counts, results, say)
     results["ratios"] = report.ratios(results)
     results["verdicts"] = report.verdicts(results)
     results["noise"] = report.noise(results)

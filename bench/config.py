@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .procs import REPO_ROOT
+from tests.harness import ROOT as REPO_ROOT
 
 FAKE_OPENAI_KEY = "sk-fake-upstream"
 FAKE_ANTHROPIC_KEY = "sk-ant-fake-upstream"
@@ -33,10 +33,12 @@ class Counts:
     concurrency: int
     seconds: float
     streams: int
+    rounds: int = 0  # like-for-like rounds (bench/paced.py), each of `per_round` requests per kind
+    per_round: int = 0
 
 
-FULL = Counts(warmup=50, sequential=300, concurrency=16, seconds=10.0, streams=10)
-SMOKE = Counts(warmup=2, sequential=5, concurrency=16, seconds=1.0, streams=2)
+FULL = Counts(warmup=50, sequential=300, concurrency=16, seconds=10.0, streams=10, rounds=6, per_round=80)
+SMOKE = Counts(warmup=2, sequential=5, concurrency=16, seconds=1.0, streams=2, rounds=2, per_round=3)
 
 
 def strong_key() -> str:
@@ -97,3 +99,7 @@ def pycache_prefix(kind: str) -> Path:
         )
     stamp.write_text(want)
     return prefix
+
+
+if __name__ == "__main__":  # `python -m bench.config FAKE_URL`: the config a gateway measured remotely serves
+    print(render_bench_config(sys.argv[1]), end="")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 
@@ -107,17 +108,24 @@ class StreamResult:
     reads: list[tuple[float, bytes]] = field(default_factory=list)  # (time.time() at read, decoded bytes)
 
 
+def tls_context(tls: bool) -> ssl.SSLContext | None:
+    """For a gateway measured by an https URL (a deployment); loopback targets speak plain HTTP."""
+    return ssl.create_default_context() if tls else None
+
+
 class BlockingConn:
     """One keep-alive connection with blocking reads: exact read boundaries, no event-loop jitter."""
 
-    def __init__(self, host: str, port: int, timeout: float = 30.0) -> None:
+    def __init__(self, host: str, port: int, timeout: float = 30.0, tls: bool = False) -> None:
         self.host, self.port, self.timeout = host, port, timeout
+        self.tls = tls_context(tls)
         self.sock: socket.socket | None = None
 
     def _socket(self) -> socket.socket:
         if self.sock is None:  # (re)connect lazily: a server may close after `Connection: close`
-            self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock = self.tls.wrap_socket(sock, server_hostname=self.host) if self.tls else sock
         return self.sock
 
     def close(self) -> None:
@@ -169,13 +177,13 @@ class BlockingConn:
 
 
 async def timed_requests(
-    host: str, port: int, path: str, headers: dict[str, str], body: bytes, deadline: float
+    host: str, port: int, tls: bool, path: str, headers: dict[str, str], body: bytes, deadline: float
 ) -> tuple[list[float], int]:
     """One async worker: keep-alive requests until `deadline` (perf_counter); returns latencies and errors."""
     request = build_request("POST", host, port, path, headers, body)
     latencies: list[float] = []
     errors = 0
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = await asyncio.open_connection(host, port, ssl=tls_context(tls))
     try:
         while time.perf_counter() < deadline:
             start = time.perf_counter()
@@ -195,13 +203,14 @@ async def timed_requests(
 
 
 async def load(
-    host: str, port: int, path: str, headers: dict[str, str], body: bytes, concurrency: int, seconds: float
+    host: str, port: int, tls: bool, path: str, headers: dict[str, str], body: bytes, concurrency: int,
+    seconds: float,
 ) -> tuple[list[float], int, float]:
     """`concurrency` workers for `seconds`: all latencies, error count, measured wall time."""
     start = time.perf_counter()
     deadline = start + seconds
     results = await asyncio.gather(
-        *(timed_requests(host, port, path, headers, body, deadline) for _ in range(concurrency))
+        *(timed_requests(host, port, tls, path, headers, body, deadline) for _ in range(concurrency))
     )
     wall = time.perf_counter() - start
     return [x for lat, _ in results for x in lat], sum(e for _, e in results), wall

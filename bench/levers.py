@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.provider_process import FakeProvider
+from tests.harness import FakeProvider, LiteLLMDirect
+from tests.harness.litellm import START_SH
+from tests.harness.procs import group_rss_mb
 
 from .config import STREAM_MODEL, Counts, pycache_prefix, render_bench_config, strong_key
 from .measure import Target, concurrent, sequential
-from .procs import START_SH, LiteLLMDirect, group_rss_mb
 
 COUNTS = Counts(warmup=30, sequential=200, concurrency=16, seconds=6.0, streams=0)
 

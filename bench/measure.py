@@ -9,10 +9,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+
+from tests.harness.procs import CLK_TCK
 
 from .config import CHAT_MODEL, STREAM_MARKER, Counts
 from .http1 import BlockingConn, StreamResult, load
-from .procs import CLK_TCK
 
 PATH = "/v1/chat/completions"
 
@@ -20,7 +22,7 @@ PATH = "/v1/chat/completions"
 @dataclass
 class Target:
     name: str
-    port: int
+    url: str  # http://127.0.0.1:PORT for what the bench starts; any http(s) URL for a gateway measured remotely
     key: str
     stream_model: str  # the provider direct gets the upstream name, LiteLLM and the gateway the group name
     # CPU-seconds readers, e.g. {"litellm": ..., "runtime": ...}; each phase reports ms of CPU per request.
@@ -29,6 +31,21 @@ class Target:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "https"
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or (443 if self.tls else 80)
+
+    def connect(self, timeout: float = 30.0) -> BlockingConn:
+        return BlockingConn(self.host, self.port, timeout, tls=self.tls)
 
 
 def chat_body(model: str, marker: str, stream: bool = False) -> bytes:
@@ -91,7 +108,7 @@ def _foreign_cores(before: dict[str, float], after: dict[str, float]) -> float:
 
 def sequential(target: Target, counts: Counts) -> dict[str, Any]:
     """One keep-alive connection, one request at a time: latency without queueing."""
-    conn = BlockingConn("127.0.0.1", target.port)
+    conn = target.connect()
     body = chat_body(CHAT_MODEL, "bench-sequential")
     try:
         for _ in range(counts.warmup):
@@ -125,7 +142,7 @@ def concurrent(target: Target, counts: Counts) -> dict[str, Any]:
     body = chat_body(CHAT_MODEL, "bench-concurrent")
     before = _cpu_snapshot(target)
     latencies, errors, wall = asyncio.run(
-        load("127.0.0.1", target.port, PATH, target.headers, body, counts.concurrency, counts.seconds)
+        load(target.host, target.port, target.tls, PATH, target.headers, body, counts.concurrency, counts.seconds)
     )
     after = _cpu_snapshot(target)
     return {
@@ -160,7 +177,7 @@ def content_events(result: StreamResult) -> list[tuple[int, float, float]]:
 
 def streaming(target: Target, counts: Counts) -> dict[str, Any]:
     """Streams one at a time over a blocking socket, so each read's timestamp is the moment it arrived."""
-    conn = BlockingConn("127.0.0.1", target.port)
+    conn = target.connect()
     ttfc, delays, chunks, coalesced = [], [], 0, 0
     payload = {"model": target.stream_model, "messages": [{"role": "user", "content": STREAM_MARKER}], "stream": True}
     try:

@@ -16,6 +16,8 @@ GOAL_THROUGHPUT_RATIO = 0.95
 GOAL_CHUNK_DELAY_MS = 5.0
 GOAL_BOOT_CPU_S = 2.5
 GOAL_CPU_PER_REQUEST_MS = 5.0
+GOAL_EDGE_CPU_MS = 3.0  # Worker + Durable Object, sequential (issue 13 §1)
+GOAL_PACED_RATIO = 1.05  # LiteLLM CPU per request behind the gateway ÷ direct, paced alike (issue 13 §2)
 
 COLUMNS = ("provider", "litellm", "gateway")
 HEADERS = ("provider direct", "LiteLLM direct", "gateway")
@@ -141,6 +143,25 @@ def scale_table(results: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def paced_table(paced: dict[str, Any]) -> str:
+    """The like-for-like rounds (bench/paced.py): one LiteLLM, through the edge and direct."""
+    rows = [("through the gateway", "gateway"), ("direct, paced to the gateway's latency", "paced"),
+            ("direct, back to back", "unpaced"), ("Worker-only answer (401 at the edge)", "worker")]
+    out = [f"| like for like † ({paced['rounds_requests']} requests each, interleaved) | p50 / p99 (ms) "
+           "| LiteLLM CPU/req (ms) | runtime CPU/req (ms) |", "|---|---|---|---|"]
+    for label, kind in rows:
+        k = paced[kind]
+        out.append(f"| {label} | {_fmt(k['p50_ms'])} / {_fmt(k['p99_ms'])} | {_fmt(k['litellm_cpu_ms'])} "
+                   f"| {_fmt(k['runtime_cpu_ms'])} |")
+    per_round = ", ".join(f"{x:.2f}" for x in paced["litellm_cpu_ratio_paced_rounds"]) or "n/a"
+    out.append("")
+    out.append(f"LiteLLM CPU/req gateway ÷ direct: paced {_fmt(paced['litellm_cpu_ratio_paced'], 3)} "
+               f"(per round: {per_round}), unpaced {_fmt(paced['litellm_cpu_ratio_unpaced'], 3)}. "
+               f"Edge CPU/req: {_fmt(paced['edge_cpu_ms'])} ms = Worker {_fmt(paced['edge_worker_cpu_ms'])} "
+               f"+ Durable Object {_fmt(paced['edge_do_cpu_ms'])}.")
+    return "\n".join(out)
+
+
 def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
     r = results["ratios"]
     cold = results["cold_start"]
@@ -149,7 +170,7 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
     def add(name: str, met: bool | None, measured: str, goal: str) -> None:
         out.append({"name": name, "met": met, "measured": measured, "goal": goal})
 
-    missing = "not measured: --smoke skips LiteLLM direct"
+    missing = "--smoke skips LiteLLM direct"
     p50, p99 = r["edge_p50_ms"], r["edge_p99_ms"]
     goal = f"≤ {GOAL_EDGE_P50_MS:g} ms p50, ≤ {GOAL_EDGE_P99_MS:g} ms p99"
     if p50 is None or p99 is None:
@@ -172,10 +193,29 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
     source = "litellm" if "litellm" in results["targets"] else "gateway"
     boot = cold.get("litellm_boot_cpu_s") if source == "litellm" else cold.get("gateway_litellm_cpu_s")
     per_req = _get(results, source, "sequential", "cpu_ms_per_request", "litellm")
-    assert boot is not None and per_req is not None
-    add("litellm-cost", boot <= GOAL_BOOT_CPU_S and per_req <= GOAL_CPU_PER_REQUEST_MS,
-        f"boot {boot:.2f} s CPU, {per_req:.2f} ms CPU/request",
-        f"≤ {GOAL_BOOT_CPU_S:g} s, ≤ {GOAL_CPU_PER_REQUEST_MS:g} ms")
+    goal = f"≤ {GOAL_BOOT_CPU_S:g} s, ≤ {GOAL_CPU_PER_REQUEST_MS:g} ms"
+    if boot is None or per_req is None:
+        add("litellm-cost", None, "a gateway the bench did not start", goal)
+    else:
+        add("litellm-cost", boot <= GOAL_BOOT_CPU_S and per_req <= GOAL_CPU_PER_REQUEST_MS,
+            f"boot {boot:.2f} s CPU, {per_req:.2f} ms CPU/request", goal)
+    paced = results.get("paced") or {}
+    edge, worker, do = (paced.get(k) for k in ("edge_cpu_ms", "edge_worker_cpu_ms", "edge_do_cpu_ms"))
+    goal = f"≤ {GOAL_EDGE_CPU_MS:g} ms CPU per sequential request, Worker + Durable Object"
+    if edge is None or worker is None or do is None:
+        add("edge-cpu", None, "the edge's CPU is not readable (set GATEWAY_PID)", goal)
+    else:
+        add("edge-cpu", edge <= GOAL_EDGE_CPU_MS, f"{edge:.2f} ms = Worker {worker:.2f} + Durable Object {do:.2f}",
+            goal)
+    ratio = paced.get("litellm_cpu_ratio_paced")
+    goal = f"≤ {GOAL_PACED_RATIO:g}, same LiteLLM, interleaved, direct paced to the gateway's latency"
+    if ratio is None:
+        add("litellm-paced", None, "needs LiteLLM's CPU (a local run, or LITELLM_URL + LITELLM_PID)",
+            goal)
+    else:
+        add("litellm-paced", ratio <= GOAL_PACED_RATIO,
+            f"LiteLLM CPU/request gateway ÷ direct {ratio:.3f} (unpaced {paced['litellm_cpu_ratio_unpaced']:.3f})",
+            goal)
     return out
 
 
@@ -197,7 +237,8 @@ def noise(results: dict[str, Any]) -> dict[str, float]:
 
 
 def verdict_line(v: dict[str, Any]) -> str:
-    return f"target {v['name']}: {'met' if v['met'] else 'missed'} ({v['measured']} vs {v['goal']})"
+    met = {True: "met", False: "missed", None: "not measured"}[v["met"]]
+    return f"target {v['name']}: {met} ({v['measured']} vs {v['goal']})"
 
 
 def render(results: dict[str, Any], say: Callable[[str], None] = print) -> None:
@@ -212,8 +253,12 @@ def render(results: dict[str, Any], say: Callable[[str], None] = print) -> None:
     say("")
     say(cold_table(results["cold_start"]))
     say("")
-    say(scale_table(results))
-    say("")
+    if results.get("paced"):
+        say(paced_table(results["paced"]))
+        say("")
+    if not results.get("remote"):
+        say(scale_table(results))
+        say("")
     for v in results["verdicts"]:
         say(verdict_line(v))
     if results["noise"]:

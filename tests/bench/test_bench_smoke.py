@@ -1,6 +1,6 @@
 """`python -m bench --smoke` end to end: the report's shape, never its timings (they are machine noise).
 
-Boots one LiteLLM (inside the gateway; smoke mode skips LiteLLM direct), so it takes ~25 s.
+Boots one LiteLLM per gateway (smoke mode skips LiteLLM direct): ~40 s on a quiet machine.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-VERDICT = re.compile(r"^target (edge-overhead|throughput|streaming|litellm-cost): (met|missed) \((.+) vs (.+)\)$")
+VERDICTS = ["edge-overhead", "throughput", "streaming", "litellm-cost", "edge-cpu", "litellm-paced"]
+VERDICT = re.compile(rf"^target ({'|'.join(VERDICTS)}): (met|missed|not measured) \((.+) vs (.+)\)$")
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +41,18 @@ def test_prints_the_tables(smoke: tuple[str, dict]) -> None:
 def test_one_verdict_line_per_target(smoke: tuple[str, dict]) -> None:
     stdout, results = smoke
     lines = [line for line in stdout.splitlines() if line.startswith("target ")]
-    assert [VERDICT.match(line).group(1) for line in lines if VERDICT.match(line)] == [
-        "edge-overhead", "throughput", "streaming", "litellm-cost"
-    ], lines
-    assert [v["name"] for v in results["verdicts"]] == ["edge-overhead", "throughput", "streaming", "litellm-cost"]
+    assert [VERDICT.match(line).group(1) for line in lines if VERDICT.match(line)] == VERDICTS, lines
+    assert [v["name"] for v in results["verdicts"]] == VERDICTS
+    met = {v["name"]: v["met"] for v in results["verdicts"]}
+    assert met["edge-overhead"] is None and met["throughput"] is None  # smoke skips LiteLLM direct
+    assert met["edge-cpu"] is not None and met["litellm-paced"] is not None  # measured on the gateway's own LiteLLM
 
 
 def test_results_json_shape(smoke: tuple[str, dict]) -> None:
     _, results = smoke
     assert results["smoke"] is True and results["leftovers"] == []
-    expected = {"machine", "counts", "config", "targets", "cold_start", "ratios", "verdicts", "noise", "duration_s"}
+    expected = {"machine", "counts", "config", "targets", "cold_start", "ratios", "verdicts", "noise", "duration_s",
+                "paced"}
     assert expected <= set(results)
     assert set(results["targets"]) == {"provider", "gateway", "gateway_n2"}  # smoke skips LiteLLM direct
     assert {"throughput_rps", "errors"} <= set(results["targets"].pop("gateway_n2")["concurrent"])
@@ -62,3 +65,17 @@ def test_results_json_shape(smoke: tuple[str, dict]) -> None:
     assert {"litellm", "runtime", "provider", "client"} <= set(gateway)
     assert {"runtime_start_wall_s", "gateway_first_request_s", "gateway_litellm_cpu_s"} <= set(results["cold_start"])
     assert {"edge_p50_ms", "edge_p99_ms", "throughput_ratio"} <= set(results["ratios"])
+
+
+def test_like_for_like_rounds(smoke: tuple[str, dict]) -> None:
+    stdout, results = smoke
+    paced = results["paced"]
+    counts = results["counts"]
+    assert paced["rounds_requests"] == counts["rounds"] * counts["per_round"]
+    for kind in ("gateway", "paced", "unpaced"):
+        assert paced[kind]["litellm_cpu_ms"] is not None, kind
+    assert paced["worker"]["litellm_cpu_ms"] is None  # a 401 never reaches LiteLLM
+    assert paced["edge_cpu_ms"] is not None and paced["edge_worker_cpu_ms"] is not None
+    assert paced["edge_do_cpu_ms"] == round(paced["edge_cpu_ms"] - paced["edge_worker_cpu_ms"], 3)
+    assert len(paced["litellm_cpu_ratio_paced_rounds"]) <= counts["rounds"]
+    assert "| like for like † (" in stdout and "| Worker-only answer (401 at the edge) |" in stdout
