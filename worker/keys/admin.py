@@ -1,0 +1,260 @@
+"""LiteLLM's key API at the edge: /key/generate, info, update, delete, list, block, unblock, regenerate,
+and /spend/report. Answers are plain values; the keys' objects are reached through `Rpc`.
+
+Only the master key may call these, except GET /key/info about the caller's own key. Errors are
+LiteLLM-shaped (`{"error": {"message", "type", "param", "code"}}`), `param` naming the field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from keys.fields import Invalid, parse_custom_key, parse_settings, require_object, text_list
+from keys.material import generate_key, key_name, token_for_identifier, token_of
+from keys.ops import DIRECTORY, MASTER, Rpc
+from keys.record import KeyRecord, generate_response
+from keys.report import GROUPS, spend_report
+
+FAN_OUT = 32  # key objects asked at once by /key/list?return_full_object and /spend/report
+MAX_PAGE_SIZE = 100  # LiteLLM's bound for /key/list `size`
+MASTER_ALIAS = "master"  # how master-key traffic is named in spend reports
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_PATH_REGENERATE = re.compile(r"^/key/([^/]+)/regenerate$")
+ROUTES = {"/key/generate": "POST", "/key/info": "GET", "/key/update": "POST", "/key/delete": "POST",
+          "/key/list": "GET", "/key/block": "POST", "/key/unblock": "POST", "/key/regenerate": "POST",
+          "/spend/report": "GET"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Caller:
+    is_master: bool
+    token: str | None = None  # token_of(the presented key) when it is not the master key
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.answer = Answer(status, {"error": {"message": message, "type": code, "param": param, "code": code}})
+
+
+def is_admin_path(path: str) -> bool:
+    return path in ROUTES or _PATH_REGENERATE.match(path) is not None
+
+
+async def handle(method: str, path: str, query: str, body: bytes | None, caller: Caller, rpc: Rpc,
+                 now_ms: int) -> Answer:
+    """One admin request. `query` is the raw query string; `body` the raw request body (or None)."""
+    path_key = _PATH_REGENERATE.match(path)
+    expected = "POST" if path_key else ROUTES.get(path)
+    try:
+        if expected is None:
+            raise _Refused(404, "not_found", "No such admin route")
+        if method != expected:
+            raise _Refused(405, "method_not_allowed", f"Use {expected} for {path}")
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        if not caller.is_master:
+            if path != "/key/info":
+                raise _Refused(403, "admin_only", "Only the master key may call this endpoint")
+            return await _own_info(params, caller, rpc, now_ms)
+        args = _json(body) if expected == "POST" else params
+        if path_key:
+            args = {**args, "key": path_key.group(1)}
+        return await _HANDLERS["/key/regenerate" if path_key else path](args, rpc, now_ms)
+    except Invalid as exc:
+        return _Refused(400, "invalid_request_error", exc.message, exc.field).answer
+    except _Refused as exc:
+        return exc.answer
+
+
+def _json(body: bytes | None) -> dict[str, Any]:
+    try:
+        return require_object(json.loads(body or b"null"))
+    except ValueError:
+        raise Invalid("body", "send a JSON object") from None
+
+
+async def _record(rpc: Rpc, token: str) -> KeyRecord | None:
+    found = (await rpc.call(token, "record", {}))["record"]
+    return None if found is None else KeyRecord(**found)
+
+
+def _token(identifier: Any, field: str = "key") -> str:
+    """A key given raw or as its token; unknown forms are a 400, unknown keys a 404 (by the caller)."""
+    if not isinstance(identifier, str) or (token := token_for_identifier(identifier)) is None:
+        raise Invalid(field, "give the key (sk-...) or its token (sha256 hex)")
+    return token
+
+
+async def _live(rpc: Rpc, token: str) -> KeyRecord:
+    record = await _record(rpc, token)
+    if record is None or record.deleted_ms is not None:
+        raise _Refused(404, "not_found", "Key not found", "key")
+    return record
+
+
+async def _put(rpc: Rpc, record: KeyRecord, replaces: str | None = None, new: bool = False) -> None:
+    result = (await rpc.call(DIRECTORY, "put", {"summary": record.summary(), "replaces": replaces,
+                                                  "new": new}))["result"]
+    if result == "alias_taken":
+        raise Invalid("key_alias", "already used by another key")
+    if result == "exists":
+        raise Invalid("key", "a key with this value exists (or existed)")
+
+
+async def _generate(body: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
+    settings = parse_settings(body)
+    key = generate_key() if body.get("key") is None else parse_custom_key(body["key"])
+    blank = KeyRecord(token_of(key), key_name(key), created_ms=now_ms, updated_ms=now_ms, budget_anchor_ms=now_ms)
+    record = blank.with_settings(settings, now_ms)
+    await _put(rpc, record, new=True)
+    if not (await rpc.call(record.token, "create", {"record": asdict(record)}))["created"]:
+        raise Invalid("key", "a key with this value exists (or existed)")
+    return Answer(200, generate_response(record, key, now_ms))
+
+
+async def _update(body: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
+    if body.get("key") is None and body.get("key_alias") is None:
+        raise Invalid("key", "give key or key_alias")
+    if body.get("key") is not None:
+        token = _token(body["key"])
+    else:
+        token = (await rpc.call(DIRECTORY, "alias", {"alias": body["key_alias"]}))["token"]
+        if token is None:
+            raise _Refused(404, "not_found", "Key not found", "key_alias")
+    settings = parse_settings(body)
+    current = await _live(rpc, token)
+    await _put(rpc, current.with_settings(settings, now_ms))
+    changed = (await rpc.call(token, "change", {"settings": settings}))["record"]
+    if changed is None:
+        raise _Refused(404, "not_found", "Key not found", "key")
+    return Answer(200, {"key": token, **KeyRecord(**changed).info(now_ms)})
+
+
+async def _set_blocked(body: dict[str, Any], rpc: Rpc, now_ms: int, blocked: bool) -> Answer:
+    token = _token(body.get("key"))
+    current = await _live(rpc, token)
+    changed = (await rpc.call(token, "change", {"settings": {"blocked": blocked}}))["record"]
+    record = KeyRecord(**changed) if changed else current
+    await _put(rpc, record)
+    return Answer(200, record.full_object(now_ms))
+
+
+async def _block(body: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
+    return await _set_blocked(body, rpc, now_ms, True)
+
+
+async def _unblock(body: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
+    return await _set_blocked(body, rpc, now_ms, False)
+
+
+async def _delete(body: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
+    by_alias = not body.get("keys")
+    names = text_list("key_aliases" if by_alias else "keys", body.get("key_aliases" if by_alias else "keys") or [])
+    if not names:
+        raise Invalid("keys", "give keys or key_aliases")
+    tokens = []
+    for index, name in enumerate(names):
+        field = f"{'key_aliases' if by_alias else 'keys'}[{index}]"
+        token = ((await rpc.call(DIRECTORY, "alias", {"alias": name}))["token"] if by_alias
+                 else _token(name, field))
+        if token is None or (await _record(rpc, token)) is None:
+            raise _Refused(404, "not_found", "Key not found", field)
+        tokens.append(token)
+    for token in tokens:
+        gone = (await rpc.call(token, "delete", {}))["record"]
+        if gone is not None:
+            await _put(rpc, KeyRecord(**gone))
+    return Answer(200, {"deleted_keys": names if by_alias else tokens})
+
+
+async def _info(params: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
+    token = _token(params.get("key"))
+    record = await _record(rpc, token)
+    if record is None:
+        raise _Refused(404, "not_found", "Key not found", "key")
+    return Answer(200, {"key": token, "info": record.info(now_ms)})
+
+
+async def _own_info(params: dict[str, Any], caller: Caller, rpc: Rpc, now_ms: int) -> Answer:
+    token = caller.token if params.get("key") in (None, "") else _token(params["key"])
+    record = await _record(rpc, caller.token or "")
+    if record is None or record.status(now_ms) != "active":
+        raise _Refused(401, "invalid_api_key", "Invalid API key.")
+    if token != caller.token:
+        raise _Refused(403, "admin_only", "A key may only ask about itself")
+    return Answer(200, {"key": token, "info": record.info(now_ms)})
+
+
+async def _list(params: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
+    page, size = _whole(params, "page", 1, 1, 10**6), _whole(params, "size", 10, 1, MAX_PAGE_SIZE)
+    filters = {name: params[name] for name in ("user_id", "team_id", "key_alias", "key_hash", "status")
+               if params.get(name)}
+    if filters.get("status") not in (None, "active", "expired", "revoked", "deleted"):
+        raise Invalid("status", "one of active, expired, revoked, deleted")
+    listing = await rpc.call(DIRECTORY, "page", {"page": page, "size": size, "filters": filters})
+    if params.get("return_full_object", "").lower() == "true":
+        records = await _gather([_record(rpc, token) for token in listing["keys"]])
+        listing = {**listing, "keys": [record.full_object(now_ms) for record in records if record is not None]}
+    return Answer(200, listing)
+
+
+async def _regenerate(body: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
+    old = _token(body.get("key"))
+    settings = parse_settings({name: value for name, value in body.items() if name != "key"})
+    key = generate_key() if body.get("new_key") is None else parse_custom_key(body["new_key"])
+    state = (await rpc.call(old, "export", {}))["state"]
+    if state is None:
+        raise _Refused(404, "not_found", "Key not found", "key")
+    moved = {**state["record"], "token": token_of(key), "key_name": key_name(key)}
+    record = KeyRecord(**moved).with_settings(settings, now_ms)
+    await _put(rpc, record, replaces=old, new=True)
+    if not (await rpc.call(record.token, "import", {"state": {**state, "record": asdict(record)}}))["imported"]:
+        raise Invalid("new_key", "a key with this value exists (or existed)")
+    await rpc.call(old, "wipe", {})
+    return Answer(200, generate_response(record, key, now_ms))
+
+
+async def _report(params: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
+    start, end, group_by = params.get("start_date", ""), params.get("end_date", ""), params.get("group_by", "key")
+    for name, value in (("start_date", start), ("end_date", end)):
+        if not _DATE.match(value):
+            raise Invalid(name, "a date as YYYY-MM-DD")
+    if group_by not in GROUPS:
+        raise Invalid("group_by", "one of key, model, day")
+    keys = [{"token": MASTER, "key_name": None, "key_alias": MASTER_ALIAS},
+            *(await rpc.call(DIRECTORY, "everyone", {}))["keys"]]
+    ledgers = await _gather([rpc.call(key["token"], "ledger", {"start_day": start, "end_day": end}) for key in keys])
+    per_key = [(key, ledger["rows"]) for key, ledger in zip(keys, ledgers, strict=True)]
+    return Answer(200, spend_report(per_key, group_by, start, end))
+
+
+async def _gather(calls: list[Any]) -> list[Any]:
+    results: list[Any] = []
+    for start in range(0, len(calls), FAN_OUT):
+        results.extend(await asyncio.gather(*calls[start:start + FAN_OUT]))
+    return results
+
+
+def _whole(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    if not str(raw).isdigit() or not low <= int(raw) <= high:
+        raise Invalid(name, f"a whole number from {low} to {high}")
+    return int(raw)
+
+
+_HANDLERS = {"/key/generate": _generate, "/key/update": _update, "/key/delete": _delete, "/key/info": _info,
+             "/key/list": _list, "/key/block": _block, "/key/unblock": _unblock, "/key/regenerate": _regenerate,
+             "/spend/report": _report}

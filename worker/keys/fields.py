@@ -1,0 +1,136 @@
+"""Validation of LiteLLM-shaped admin bodies: every bad input names its field.
+
+Fields follow LiteLLM's GenerateKeyRequest/UpdateKeyRequest. Unknown fields are ignored (LiteLLM
+clients send many defaults), except LiteLLM limit fields this gateway cannot enforce: setting one is
+refused, so an operator is never told a limit holds when it does not.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from keys.material import KEY_PREFIX, MAX_KEY_LENGTH, MIN_CUSTOM_KEY_LENGTH
+from keys.periods import parse_period_ms
+
+MAX_TEXT = 256  # aliases, ids and model names
+MAX_MODELS = 256
+MAX_METADATA_BYTES = 16_384
+MAX_LIMIT = 10**12  # JS numbers stay exact far beyond any sane limit
+UNSUPPORTED_LIMITS = ("model_max_budget", "model_rpm_limit", "model_tpm_limit", "tpd_limit", "budget_limits",
+                      "budget_id", "temp_budget_increase")
+SETTINGS = ("key_alias", "models", "rpm_limit", "tpm_limit", "max_parallel_requests", "max_budget",
+            "budget_duration", "duration", "metadata", "user_id", "team_id", "blocked")
+
+
+class Invalid(Exception):
+    """Bad admin input; `field` names what to fix (answered 400)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def require_object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise Invalid("body", "send a JSON object")
+    return body
+
+
+def parse_settings(body: dict[str, Any]) -> dict[str, Any]:
+    """The settings present in `body`, validated; JSON null clears a nullable setting."""
+    for name in UNSUPPORTED_LIMITS:
+        if body.get(name) not in (None, {}, []):
+            raise Invalid(name, "not supported by this gateway")
+    parsed: dict[str, Any] = {}
+    for name in SETTINGS:
+        if name in body:
+            parsed[name] = _PARSERS[name](name, body[name])
+    return parsed
+
+
+def parse_custom_key(value: Any) -> str:
+    """A caller-chosen key (LiteLLM's `key` on generate, `new_key` on regenerate)."""
+    if (not isinstance(value, str) or not value.startswith(KEY_PREFIX)
+            or not MIN_CUSTOM_KEY_LENGTH <= len(value) <= MAX_KEY_LENGTH
+            or not value.isascii() or not value.isprintable() or " " in value):
+        raise Invalid("key", f"must start with '{KEY_PREFIX}' and be {MIN_CUSTOM_KEY_LENGTH} to "
+                             f"{MAX_KEY_LENGTH} printable characters without spaces")
+    return value
+
+
+def text_list(name: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise Invalid(name, "must be a list of non-empty strings")
+    return value
+
+
+def _optional_text(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_TEXT:
+        raise Invalid(name, f"must be a string of 1 to {MAX_TEXT} characters")
+    return value
+
+
+def _models(name: str, value: Any) -> list[str]:
+    models = text_list(name, [] if value is None else value)
+    if len(models) > MAX_MODELS or any(len(model) > MAX_TEXT for model in models):
+        raise Invalid(name, f"at most {MAX_MODELS} names of up to {MAX_TEXT} characters")
+    return list(dict.fromkeys(models))
+
+
+def _limit(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LIMIT:
+        raise Invalid(name, "must be a whole number >= 0 or null")
+    return value
+
+
+def _budget(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise Invalid(name, "must be a number of USD >= 0 or null")
+    return float(value)
+
+
+def _period(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Invalid(name, "must be a duration such as 30s, 30m, 30h, 30d or 2w")
+    try:
+        parse_period_ms(value)
+    except ValueError as exc:
+        raise Invalid(name, str(exc)) from None
+    return value.strip()
+
+
+def _metadata(name: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Invalid(name, "must be a JSON object")
+    if len(json.dumps(value)) > MAX_METADATA_BYTES:
+        raise Invalid(name, f"must serialise to at most {MAX_METADATA_BYTES} bytes")
+    return value
+
+
+def _flag(name: str, value: Any) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise Invalid(name, "must be true or false")
+    return value
+
+
+_PARSERS = {
+    "key_alias": _optional_text, "user_id": _optional_text, "team_id": _optional_text,
+    "models": _models, "rpm_limit": _limit, "tpm_limit": _limit, "max_parallel_requests": _limit,
+    "max_budget": _budget, "budget_duration": _period, "duration": _period, "metadata": _metadata,
+    "blocked": _flag,
+}

@@ -1,0 +1,51 @@
+"""What the edge calls around every /v1/* request: admit before forwarding, finish after the last byte.
+
+Master-key requests skip `admit` (no limits) and are booked with `finish(rpc, None, ...)` under the
+master object's ledger. Two calls to the key's own object per request: `admit` and `finish`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from keys.limits import Refusal
+from keys.ops import MASTER, Rpc
+from keys.record import ALL_MODELS
+from keys.usage import Usage
+
+
+@dataclass(frozen=True)
+class Admission:
+    refusal: Refusal | None  # None: go on; else answer refusal.status / code / message (+ Retry-After)
+    headers: dict[str, str]  # x-ratelimit-* to add to the response, refused or not
+    lease: str | None = None  # hand back to finish()
+    models: list[str] = field(default_factory=list)  # the key's allowed models (empty = all)
+
+
+async def admit(rpc: Rpc, token: str, model: str | None) -> Admission:
+    """`token` is material.token_of(presented key); `model` is the body's `model` (None if none)."""
+    answer = await rpc.call(token, "admit", {"model": model})
+    refusal = answer["refusal"]
+    return Admission(None if refusal is None else Refusal(**refusal), dict(answer["headers"]),
+                     answer["lease"], list(answer["models"]))
+
+
+async def finish(rpc: Rpc, token: str | None, lease: str | None, model: str | None, usage: Usage | None,
+                 cost: float, failed: bool) -> None:
+    """Books the request and frees its lease. A failed request (status >= 400, or the upstream lost)
+    counts as a request with zero tokens; `usage` None (none seen) books zero tokens too."""
+    counted = usage if usage is not None and not failed else Usage()
+    payload: dict[str, Any] = {"lease": lease, "model": model, "cost": 0.0 if failed else cost,
+                               "usage": {"prompt_tokens": counted.prompt_tokens,
+                                         "completion_tokens": counted.completion_tokens, "failed": failed}}
+    await rpc.call(MASTER if token is None else token, "book" if token is None else "finish", payload)
+
+
+def visible_models(listing: Any, models: list[str]) -> Any:
+    """/v1/models for a key: only its models (an OpenAI list `{"object": "list", "data": [{"id"}]}`)."""
+    if not models or ALL_MODELS in models or not isinstance(listing, dict) or not isinstance(listing.get("data"), list):
+        return listing
+    allowed = set(models)
+    return {**listing, "data": [item for item in listing["data"]
+                                if isinstance(item, dict) and item.get("id") in allowed]}

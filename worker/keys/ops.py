@@ -1,0 +1,76 @@
+"""The internal operations of the two Durable Objects, as plain JSON-in/JSON-out functions.
+
+The objects (keys.objects) only decode a request and call these; the unit tests call them directly
+over `sqlite3`, so what runs in workerd is what the tests ran. `Rpc` is how callers reach them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from keys.directory import DirectoryStore
+from keys.record import KeyRecord
+from keys.store import KeyStore
+from keys.usage import Usage
+
+DIRECTORY = "directory"  # the one directory object's name
+MASTER = "master"  # the object whose ledger books master-key traffic (a token is 64 hex digits: no clash)
+
+
+class Rpc(Protocol):
+    async def call(self, target: str, op: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """`target` is DIRECTORY, MASTER or a key's token."""
+        ...
+
+
+def _record(record: KeyRecord | None) -> dict[str, Any]:
+    return {"record": None if record is None else asdict(record)}
+
+
+def key_op(store: KeyStore, op: str, payload: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    if op == "admit":
+        decision, lease, record = store.admit(now_ms, payload.get("model"))
+        refusal = decision.refusal
+        return {"refusal": None if refusal is None else asdict(refusal), "headers": decision.headers,
+                "lease": lease, "models": [] if record is None else record.models}
+    if op == "finish":
+        store.finish(payload.get("lease"), payload.get("model"), Usage(**payload["usage"]),
+                     float(payload["cost"]), now_ms)
+        return {}
+    if op == "book":
+        store.record_usage(payload.get("model"), Usage(**payload["usage"]), float(payload["cost"]), now_ms)
+        return {}
+    if op == "record":  # the live record, or the deleted one (for /key/info status "deleted")
+        return _record(store.current(now_ms) or store.load())
+    if op == "create":
+        return {"created": store.create(KeyRecord(**payload["record"]))}
+    if op == "change":
+        return _record(store.change(payload["settings"], now_ms))
+    if op == "delete":
+        return _record(store.delete(now_ms))
+    if op == "export":
+        return {"state": store.export_state(now_ms)}
+    if op == "import":
+        return {"imported": store.import_state(payload["state"])}
+    if op == "wipe":
+        store.wipe()
+        return {}
+    if op == "ledger":
+        return {"rows": store.ledger(payload["start_day"], payload["end_day"])}
+    raise KeyError(op)
+
+
+def directory_op(store: DirectoryStore, op: str, payload: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    if op == "alias":
+        return {"token": store.alias_owner(payload["alias"])}
+    if op == "put":
+        return {"result": store.put(payload["summary"], payload.get("replaces"), bool(payload.get("new")))}
+    if op == "forget":
+        store.forget(payload["token"])
+        return {}
+    if op == "page":
+        return store.page(payload["page"], payload["size"], now_ms, payload["filters"])
+    if op == "everyone":
+        return {"keys": store.everyone()}
+    raise KeyError(op)

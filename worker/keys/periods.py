@@ -1,0 +1,41 @@
+"""LiteLLM's duration grammar for `duration` and `budget_duration`: "30s", "30m", "30h", "30d", "2w".
+
+Budget periods here are fixed-length windows anchored at the moment the budget period was set (key
+creation, or an update that changes `budget_duration`): simple, exact, and the same for every key.
+LiteLLM snaps resets to calendar boundaries instead; `mo` (calendar months) is not accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_ALIASES = {"hourly": "1h", "daily": "24h", "weekly": "7d", "monthly": "30d"}  # LiteLLM's words
+_DURATION = re.compile(r"^(\d{1,6})([smhdw])$")
+
+
+def parse_period_ms(text: str) -> int:
+    """Milliseconds in "30d" etc.; raises ValueError on anything else (zero included)."""
+    normalized = _ALIASES.get(text.strip().lower(), text.strip())
+    match = _DURATION.match(normalized)
+    if match is None or int(match.group(1)) == 0:
+        raise ValueError("use a whole number and a unit: 30s, 30m, 30h, 30d or 2w")
+    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+
+
+def next_reset_ms(anchor_ms: int, period_ms: int, now_ms: int) -> int:
+    """End of the period containing now, for periods of `period_ms` starting at `anchor_ms`."""
+    elapsed = max(0, now_ms - anchor_ms)
+    return anchor_ms + (elapsed // period_ms + 1) * period_ms
+
+
+def iso_ms(ms: int | None) -> str | None:
+    """ISO 8601 UTC with millisecond precision, as the admin API answers times."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")

@@ -1,0 +1,180 @@
+"""A key object's state in its own SQLite: the record, the trailing-minute window, leases and the ledger.
+
+Every method is synchronous and runs inside one `transaction`: in a Durable Object nothing else runs
+between the read and the write (no await), so decisions hold exactly under any concurrency.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, fields
+from typing import Any
+
+from keys.limits import WINDOW_MS, Decision, Window, decide
+from keys.periods import utc_day
+from keys.record import KeyRecord
+from keys.sql import SqlExec, migrate, one
+from keys.usage import Usage
+
+LEASE_TTL_MS = 900_000  # a lease whose release never came (client gone before headers) frees itself after 15 min
+
+MIGRATIONS: list[list[str]] = [
+    [
+        "CREATE TABLE record (id INTEGER PRIMARY KEY CHECK (id = 1), data TEXT NOT NULL)",
+        "CREATE TABLE window_events (ts_ms INTEGER NOT NULL, requests INTEGER NOT NULL, tokens INTEGER NOT NULL)",
+        "CREATE INDEX window_events_ts ON window_events (ts_ms)",
+        "CREATE TABLE leases (id TEXT PRIMARY KEY, started_ms INTEGER NOT NULL)",
+        "CREATE TABLE ledger (day TEXT NOT NULL, model TEXT NOT NULL, requests INTEGER NOT NULL,"
+        " failed_requests INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
+        " cost REAL NOT NULL, PRIMARY KEY (day, model))",
+    ],
+]
+_RECORD_FIELDS = frozenset(f.name for f in fields(KeyRecord))
+
+
+class KeyStore:
+    def __init__(self, db: SqlExec) -> None:
+        self._db = db
+        migrate(db, MIGRATIONS)
+
+    # -- the record -----------------------------------------------------------------------------
+
+    def load(self) -> KeyRecord | None:
+        row = one(self._db, "SELECT data FROM record WHERE id = 1")
+        if row is None:
+            return None
+        data = json.loads(row["data"])
+        return KeyRecord(**{name: value for name, value in data.items() if name in _RECORD_FIELDS})
+
+    def save(self, record: KeyRecord) -> None:
+        self._db.exec("INSERT INTO record (id, data) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                      json.dumps(asdict(record)))
+
+    def create(self, record: KeyRecord) -> bool:
+        """False when this object already holds a key (a live or a deleted one): tokens are never reused."""
+        def run() -> bool:
+            if self.load() is not None:
+                return False
+            self.save(record)
+            return True
+        return self._db.transaction(run)
+
+    def change(self, settings: dict[str, Any], now_ms: int) -> KeyRecord | None:
+        def run() -> KeyRecord | None:
+            record = self._current(now_ms)
+            if record is None:
+                return None
+            changed = record.with_settings(settings, now_ms)
+            self.save(changed)
+            return changed
+        return self._db.transaction(run)
+
+    def delete(self, now_ms: int) -> KeyRecord | None:
+        """Stops the key at once; its ledger stays for spend reports, as LiteLLM keeps deleted keys."""
+        def run() -> KeyRecord | None:
+            record = self._current(now_ms)
+            if record is None:
+                return None
+            gone = KeyRecord(**{**asdict(record), "deleted_ms": now_ms, "updated_ms": now_ms})
+            self.save(gone)
+            self._db.exec("DELETE FROM leases")
+            self._db.exec("DELETE FROM window_events")
+            return gone
+        return self._db.transaction(run)
+
+    def current(self, now_ms: int) -> KeyRecord | None:
+        """The live record with its spend rolled over to the current budget period (None if deleted)."""
+        return self._db.transaction(lambda: self._current(now_ms))
+
+    def _current(self, now_ms: int) -> KeyRecord | None:
+        record = self.load()
+        if record is None or record.deleted_ms is not None:
+            return None
+        rolled = record.rolled_over(now_ms)
+        if rolled is not record:
+            self.save(rolled)
+        return rolled
+
+    # -- regenerate: the state moves to the object of the new token ---------------------------------
+
+    def export_state(self, now_ms: int) -> dict[str, Any] | None:
+        record = self.current(now_ms)
+        if record is None:
+            return None
+        return {"record": asdict(record), "ledger": self._db.exec("SELECT * FROM ledger")}
+
+    def import_state(self, state: dict[str, Any]) -> bool:
+        def run() -> bool:
+            if self.load() is not None:
+                return False
+            self.save(KeyRecord(**state["record"]))
+            for row in state["ledger"]:
+                self._db.exec("INSERT INTO ledger (day, model, requests, failed_requests, prompt_tokens,"
+                              " completion_tokens, cost) VALUES (?, ?, ?, ?, ?, ?, ?)", row["day"], row["model"],
+                              row["requests"], row["failed_requests"], row["prompt_tokens"],
+                              row["completion_tokens"], row["cost"])
+            return True
+        return self._db.transaction(run)
+
+    def wipe(self) -> None:
+        def run() -> None:
+            for table in ("record", "window_events", "leases", "ledger"):
+                self._db.exec(f"DELETE FROM {table}")
+        self._db.transaction(run)
+
+    # -- per request -----------------------------------------------------------------------------
+
+    def admit(self, now_ms: int, model: str | None) -> tuple[Decision, str | None, KeyRecord | None]:
+        """The decision, the lease to hand back to `finish` when admitted, and the record."""
+        def run() -> tuple[Decision, str | None, KeyRecord | None]:
+            record = self._current(now_ms)
+            window = self._window(now_ms) if record is not None else Window()
+            decision = decide(record, window, now_ms, model)
+            if decision.refusal is not None:
+                return decision, None, record
+            lease = secrets.token_hex(8)
+            self._db.exec("INSERT INTO leases (id, started_ms) VALUES (?, ?)", lease, now_ms)
+            if record is not None and record.rpm_limit is not None:
+                self._db.exec("INSERT INTO window_events (ts_ms, requests, tokens) VALUES (?, 1, 0)", now_ms)
+            return decision, lease, record
+        return self._db.transaction(run)
+
+    def finish(self, lease: str | None, model: str | None, usage: Usage, cost: float, now_ms: int) -> None:
+        """Releases the lease and books the request (failed ones too, with their zero tokens)."""
+        def run() -> None:
+            if lease is not None:
+                self._db.exec("DELETE FROM leases WHERE id = ?", lease)
+            self.record_usage(model, usage, cost, now_ms)
+            record = self._current(now_ms)
+            if record is None:
+                return
+            if record.tpm_limit is not None and usage.total_tokens > 0:
+                self._db.exec("INSERT INTO window_events (ts_ms, requests, tokens) VALUES (?, 0, ?)",
+                              now_ms, usage.total_tokens)
+            if cost > 0:
+                self.save(KeyRecord(**{**asdict(record), "spend": record.spend + cost}))
+        self._db.transaction(run)
+
+    def record_usage(self, model: str | None, usage: Usage, cost: float, now_ms: int) -> None:
+        """The ledger alone: also what the master key's object books, having no record."""
+        self._db.exec(
+            "INSERT INTO ledger (day, model, requests, failed_requests, prompt_tokens, completion_tokens, cost)"
+            " VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT (day, model) DO UPDATE SET"
+            " requests = requests + 1, failed_requests = failed_requests + excluded.failed_requests,"
+            " prompt_tokens = prompt_tokens + excluded.prompt_tokens,"
+            " completion_tokens = completion_tokens + excluded.completion_tokens, cost = cost + excluded.cost",
+            utc_day(now_ms), model or "", int(usage.failed), usage.prompt_tokens, usage.completion_tokens, cost)
+
+    def ledger(self, start_day: str, end_day: str) -> list[dict[str, Any]]:
+        return self._db.exec("SELECT day, model, requests, failed_requests, prompt_tokens, completion_tokens, cost"
+                             " FROM ledger WHERE day >= ? AND day <= ? ORDER BY day, model", start_day, end_day)
+
+    def _window(self, now_ms: int) -> Window:
+        self._db.exec("DELETE FROM window_events WHERE ts_ms <= ?", now_ms - WINDOW_MS)
+        self._db.exec("DELETE FROM leases WHERE started_ms <= ?", now_ms - LEASE_TTL_MS)
+        events = self._db.exec("SELECT ts_ms, requests, tokens FROM window_events ORDER BY ts_ms")
+        inflight = one(self._db, "SELECT COUNT(*) AS n FROM leases")
+        return Window(requests=[int(e["ts_ms"]) for e in events if e["requests"]],
+                      tokens=[(int(e["ts_ms"]), int(e["tokens"])) for e in events if e["tokens"]],
+                      inflight=int(inflight["n"]) if inflight else 0)

@@ -1,0 +1,67 @@
+"""`sql.SqlExec` over a Durable Object's `ctx.storage` (workerd, or the local runtime's emulation).
+
+Works on both Python SDKs: with workerd's built-in `workers` module `ctx.storage.sql` is a raw JS
+object and `toArray()` gives a JS array; with workers-runtime-sdk 1.9.5 it is wrapped and rows come
+back already converted. Either way rows end up as plain dicts with None for SQL NULL (Pyodide leaves
+`jsnull` in converted rows). Bindings avoid workerd's traps: a Python bool would be stored as the text
+'true', raw bytes as the text "b'...'", and integers past 2**53 do not bind at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pyodide.ffi import create_proxy, to_js
+
+from js_interop import jsnull, present
+
+T = TypeVar("T")
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _binding(value: Any) -> Any:
+    if value is None:
+        return jsnull  # Python None would reach JS as undefined
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, bytes | bytearray):
+        return to_js(bytes(value))
+    if isinstance(value, int) and abs(value) > MAX_SAFE_INTEGER:
+        raise ValueError("integers beyond 2**53 do not survive a JS number: store them as TEXT")
+    return value
+
+
+def _cell(value: Any) -> Any:
+    if not present(value):
+        return None
+    if isinstance(value, memoryview):
+        return bytes(value)
+    if hasattr(value, "to_py"):  # an ArrayBuffer (BLOB) left as a JS object
+        return bytes(value.to_py())
+    return value
+
+
+def _plain(rows: Any) -> list[dict[str, Any]]:
+    if hasattr(rows, "to_py"):
+        rows = rows.to_py()
+    return [{str(name): _cell(value) for name, value in dict(row).items()} for row in rows]
+
+
+class WorkerdSql:
+    def __init__(self, storage: Any) -> None:
+        self._storage = storage
+        self._sql = storage.sql
+
+    def exec(self, query: str, *bindings: Any) -> list[dict[str, Any]]:
+        return _plain(self._sql.exec(query, *(_binding(value) for value in bindings)).toArray())
+
+    def transaction(self, fn: Callable[[], T]) -> T:
+        """transactionSync: the result travels in a Python box, so no SDK converts it on the way."""
+        box: list[T] = []
+        proxy = create_proxy(lambda: box.append(fn()))
+        try:
+            self._storage.transactionSync(proxy)
+        finally:
+            proxy.destroy()
+        return box[0]
