@@ -5,16 +5,16 @@ gateway and those needing the added models or the browser origin skip."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.e2e.conftest import REMOTE_URL, launch
+from tests.e2e.conftest import launch
 from tests.fakes.litellm_config import DUMMY_ANTHROPIC_KEY, render_test_config
 from tests.harness import FakeProvider, Gateway, free_port
+from tests.harness.suite import REMOTE_URL, fake_provider, remote_gateway
 
 # Added to the e2e models: an Anthropic-native deployment whose provider always answers 429 + Retry-After.
 ANTHROPIC_LIMITED = "claude-limited"
@@ -29,11 +29,7 @@ def clients_config(fake_url: str) -> str:
 
 @pytest.fixture(scope="session")
 def clients_fake() -> Iterator[FakeProvider | None]:
-    if REMOTE_URL:
-        remote_fake = os.environ.get("FAKE_PROVIDER_URL")
-        yield FakeProvider.attach(remote_fake) if remote_fake else None
-        return
-    with FakeProvider.start(chunks=4) as provider:
+    with fake_provider(chunks=4) as provider:
         yield provider
 
 
@@ -47,7 +43,7 @@ def page_origin() -> str:
 def sdk_gateway(clients_fake: FakeProvider | None, page_origin: str,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     if REMOTE_URL:
-        remote = Gateway(REMOTE_URL, os.environ.get("GATEWAY_KEY", "sk-1234"))
+        remote = remote_gateway()
         yield remote
         remote.stop()
         return

@@ -5,7 +5,6 @@ the provider run too (they skip without it)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +12,8 @@ import pytest
 
 from tests.fakes.litellm_config import container_test_env, render_test_config
 from tests.harness import FakeProvider, Gateway, start_gateway
+from tests.harness.suite import REMOTE_URL, fake_provider, remote_gateway
 
-REMOTE_URL = os.environ.get("GATEWAY_URL")
 E2E_KEY = "sk-e2e-client-key-4c1d2b"  # what clients present; the container gets a derived key
 
 
@@ -29,11 +28,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def fake() -> Iterator[FakeProvider | None]:
-    if REMOTE_URL:
-        remote_fake = os.environ.get("FAKE_PROVIDER_URL")
-        yield FakeProvider.attach(remote_fake) if remote_fake else None
-        return
-    with FakeProvider.start(chunks=5) as provider:
+    with fake_provider(chunks=5) as provider:
         yield provider
 
 
@@ -55,7 +50,7 @@ def launch(litellm_config: Path | None, **kwargs: object) -> Gateway:
 def gateway(litellm_config: Path | None) -> Iterator[Gateway]:
     """The shared gateway, warmed: LiteLLM has booted and answered once."""
     if REMOTE_URL:
-        remote = Gateway(REMOTE_URL, os.environ.get("GATEWAY_KEY", "sk-1234"))
+        remote = remote_gateway()
         yield remote
         remote.stop()
         return
