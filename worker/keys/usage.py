@@ -85,6 +85,7 @@ class SseUsage:
     def __init__(self, strip_added_usage: bool = False) -> None:
         self._strip = strip_added_usage
         self._pending = b""
+        self._searched = 0  # bytes of _pending known to hold no event end: each byte is searched once
         self._prompt: int | None = None
         self._completion: int | None = None
         self._overflowed = False
@@ -94,9 +95,11 @@ class SseUsage:
             return chunk
         self._pending += chunk
         out: list[bytes] = []
-        while (end := _EVENT_END.search(self._pending)) is not None:
+        while (end := _EVENT_END.search(self._pending, self._searched)) is not None:
             event, self._pending = self._pending[:end.end()], self._pending[end.end():]
+            self._searched = 0
             out.append(self._event(event, end.end() - end.start()))
+        self._searched = max(0, len(self._pending) - 3)  # an end may straddle chunks (\r\n\r\n)
         if len(self._pending) > MAX_EVENT_BYTES:
             self._overflowed = True
             out.append(self._pending)

@@ -5,7 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import START_MS, SqliteExec
+from keys_fakes import START_MS, SqliteExec
 
 from keys.limits import format_reset_ms
 from keys.record import KeyRecord
