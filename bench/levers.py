@@ -50,7 +50,7 @@ def one_round(variant: Variant, config: Path, workdir: Path, boot_only: bool) ->
         row = {"boot_wall_s": wall, "boot_cpu_s": cpu, "boot_rss_mb": group_rss_mb(direct.proc.pid)}
         if boot_only:
             return row
-        target = Target(variant.name, direct.port, direct.master_key, STREAM_MODEL, cpu={"litellm": direct.cpu})
+        target = Target(variant.name, direct.url, direct.master_key, STREAM_MODEL, cpu={"litellm": direct.cpu})
         seq = sequential(target, COUNTS)
         conc = concurrent(target, COUNTS)
         row.update(
