@@ -9,7 +9,7 @@ VENV := .venv
 PORT ?= 8787
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install redis dev test lint unit local-test e2e bench deploy container-requirements clean
+.PHONY: help install redis chromium dev test lint unit local-test e2e bench deploy container-requirements clean
 
 help:
 	@echo "make dev     - run the gateway on http://127.0.0.1:$(PORT) (demo model, no keys, no internet)"
@@ -31,13 +31,19 @@ node_modules/.synced: package-lock.json package.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-install: $(VENV)/.synced node_modules/.synced redis
+install: $(VENV)/.synced node_modules/.synced redis chromium
 
 # redis-server for tests/e2e/test_scaling.py (shared router state); apt needs root, others get a hint.
 redis:
 	@command -v redis-server >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null; } || \
 	  { echo "make: install redis-server (apt-get install -y redis-server) to run the scaling tests" >&2; [ "$$(id -u)" != 0 ]; }
+
+# Debian's chromium for tests/clients/browser (Playwright drives it by path; no browser download).
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
+	  { echo "make: install chromium (apt-get install -y chromium) to run the browser tests" >&2; [ "$$(id -u)" != 0 ]; }
 
 dev: install
 	DEMO_MODELS=$${DEMO_MODELS:-true} PORT=$(PORT) node local/cli.mjs
