@@ -113,6 +113,10 @@ def tls_context(tls: bool) -> ssl.SSLContext | None:
     return ssl.create_default_context() if tls else None
 
 
+class StaleConnection(ConnectionError):
+    """The server closed a kept-alive connection without answering a byte (its idle keep-alive timeout)."""
+
+
 class BlockingConn:
     """One keep-alive connection with blocking reads: exact read boundaries, no event-loop jitter."""
 
@@ -138,17 +142,35 @@ class BlockingConn:
             self.close()
 
     def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
+        reused = self.sock is not None
+        try:
+            return self._request(method, path, headers, body)
+        except StaleConnection:
+            if not reused:
+                raise
+            # The server closed the idle keep-alive connection (uvicorn and node do after 5 s): once more, anew.
+            return self._request(method, path, headers, body)
+
+    def _request(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
         sock = self._socket()
-        sock.sendall(build_request(method, self.host, self.port, path, headers, body))
-        parser, out = ResponseParser(), []
+        try:
+            sock.sendall(build_request(method, self.host, self.port, path, headers, body))
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            self.close()
+            raise StaleConnection("connection closed before the request was sent") from exc
+        parser, out, received = ResponseParser(), [], False
         while not parser.done:
-            data = sock.recv(READ_SIZE)
+            try:
+                data = sock.recv(READ_SIZE)
+            except ConnectionResetError:
+                data = b""
             if not data:
                 parser.eof()
                 if not parser.done:
                     self.close()
-                    raise ConnectionError("connection closed mid-response")
+                    raise (ConnectionError if received else StaleConnection)("connection closed mid-response")
                 break
+            received = True
             out.append(parser.feed(data))
         self._finish(parser)
         return parser.status, b"".join(out)
