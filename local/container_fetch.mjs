@@ -10,21 +10,6 @@ export const HOP_BY_HOP = new Set([
 ]);
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
-/**
- * Split a URL string into authority and raw path+query WITHOUT the WHATWG parser, which would
- * resolve `..` and `%2e` segments: the container must get the path the caller wrote.
- * @param {string} url
- */
-function splitUrl(url) {
-  const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)/.exec(url);
-  if (!m) throw new TypeError(`container fetch: not an absolute URL: ${url}`);
-  let rest = url.slice(m[0].length);
-  const hash = rest.indexOf('#');
-  if (hash >= 0) rest = rest.slice(0, hash);
-  if (!rest.startsWith('/')) rest = `/${rest}`;
-  return { host: m[1].replace(/^.*@/, ''), path: rest };
-}
-
 /** Normalise any fetch body into bytes (replayable), a ReadableStream, or null. */
 function prepareBody(body, headers) {
   if (body === null || body === undefined) return { kind: 'none' };
@@ -37,6 +22,29 @@ function prepareBody(body, headers) {
   const ct = tmp.headers.get('content-type');
   if (ct && !headers.has('content-type')) headers.set('content-type', ct);
   return { kind: 'stream', stream: tmp.body };
+}
+
+/** @param {Headers} headers @returns {number | null} */
+function declaredLength(headers) {
+  const value = headers.get('content-length');
+  return value !== null && /^\d+$/.test(value) ? Number(value) : null;
+}
+
+/**
+ * Send a stream body as workerd's fetch does. An error from the body stream does NOT abort the
+ * upload: workerd ends it as if complete (a chunked upload gets its final chunk, truncated) and the
+ * upstream answers; only the fetch's AbortSignal cuts the connection without the final chunk. A
+ * declared Content-Length that was not reached cannot end cleanly, so that connection is closed.
+ * @param {ReadableStream} stream @param {http.ClientRequest} req @param {number | null} declared
+ */
+async function upload(stream, req, declared) {
+  try {
+    const written = await pipeWebToNode(stream, req, { end: false, stopOnSourceError: true });
+    if (declared !== null && written < declared) req.destroy(new Error('request body shorter than its Content-Length'));
+    else req.end();
+  } catch {
+    // failures surface through req 'error'
+  }
 }
 
 function toNodeHeaders(headers) {
@@ -63,9 +71,11 @@ function abortReason(signal) {
 export async function containerFetch({ hostPort, agent, input, init, label }) {
   init = init ?? {};
   const request = input instanceof Request ? input : null;
-  // Request.url may be an own-property override holding the raw URL (see http_server.mjs).
-  const url = request ? request.url : String(input);
-  const { host, path } = splitUrl(url);
+  // Parsed as workerd parses a fetch URL (WHATWG: dot segments resolved, `\` read as `/`).
+  const url = new URL(request ? request.url : String(input));
+  if (url.protocol !== 'http:') throw new TypeError(`container fetch: only http URLs reach a container, got ${url.protocol}`);
+  const host = url.host;
+  const path = `${url.pathname}${url.search}`;
   const method = (init.method ?? request?.method ?? 'GET').toUpperCase();
   const headers = new Headers(init.headers ?? request?.headers ?? undefined);
   const body = prepareBody('body' in init ? init.body : request ? request.body : null, headers);
@@ -126,7 +136,7 @@ export async function containerFetch({ hostPort, agent, input, init, label }) {
 
       if (body.kind === 'none') req.end();
       else if (body.kind === 'bytes') req.end(body.bytes);
-      else pipeWebToNode(body.stream, req).catch(() => {}); // failures surface through req 'error'
+      else upload(body.stream, req, declaredLength(headers));
     });
 
   return attempt(body.kind !== 'stream');

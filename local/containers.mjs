@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import readline from 'node:readline';
 import { containerFetch } from './container_fetch.mjs';
-import { pickFreePort, killGroup, signalName, liveGroups, installExitHooks } from './process_groups.mjs';
+import { pickFreePort, killGroup, signalName, trackGroup, untrackGroup, installExitHooks } from './process_groups.mjs';
 
 /** SIGTERM grace before destroy() escalates to SIGKILL (LiteLLM exits in ~1.7 s on SIGTERM). */
 const DESTROY_GRACE_MS = 2000;
@@ -107,7 +107,7 @@ export class LocalContainer {
     child.once('exit', (code, signal) => this._finish(run, { code, signal }));
     if (child.pid !== undefined) {
       run.pid = child.pid;
-      liveGroups.add(child.pid);
+      trackGroup(child.pid);
       this._log(`[${this.id}] started pid ${child.pid}, container port ${this._containerPort} -> 127.0.0.1:${port}`);
     }
     for (const stream of [child.stdout, child.stderr]) {
@@ -133,7 +133,7 @@ export class LocalContainer {
     if (run.pid !== null) {
       // When PID 1 of a real container exits, everything in it dies: emulate with the group.
       killGroup(run.pid, 'SIGKILL');
-      liveGroups.delete(run.pid);
+      untrackGroup(run.pid);
     }
     run.agent.destroy();
     this._log(`[${this.id}] ${message}${req !== null ? ' (requested)' : ''}`);

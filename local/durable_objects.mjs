@@ -65,12 +65,8 @@ export class DurableObject {
    * @returns {Promise<Response>}
    */
   async fetch(input, init) {
-    const rawUrl = input instanceof Request && Object.hasOwn(input, 'url') ? input.url : null;
     // A new Request takes over the body stream of `input` without copying it.
     const request = new Request(input, { ...(init ?? {}), duplex: 'half' });
-    if (rawUrl !== null) {
-      Object.defineProperty(request, 'url', { value: rawUrl, enumerable: true, configurable: true });
-    }
     return this._ns._deliverFetch(this.id, request);
   }
 }

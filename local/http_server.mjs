@@ -9,6 +9,16 @@ const INTERNAL_ERROR_BODY = JSON.stringify({
 });
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
+// Cloudflare's documented request limits (developers.cloudflare.com/workers/platform/limits): URLs up
+// to 16 KB, request headers up to 128 KB in total. Node's own parser keeps at most 1000 header fields
+// and silently drops the rest (Content-Length included, while it still frames the body by it): rather
+// than hand the worker a message that disagrees with the wire, more fields than that are refused.
+export const MAX_URL_BYTES = 16 * 1024;
+export const MAX_HEADER_BYTES = 128 * 1024;
+export const MAX_HEADER_FIELDS = 1000;
+/** How long an unread upload may keep draining after the response went out (then the socket closes). */
+const DRAIN_AFTER_RESPONSE_MS = 10_000;
+
 /** @param {string | undefined} addr */
 export function isLoopback(addr) {
   if (!addr) return false;
@@ -22,25 +32,57 @@ function hopByHop(connectionHeader) {
   return names;
 }
 
+/** A Host a URL may be built from: a DNS name or IPv4, or a bracketed IPv6, and an optional port. */
+const VALID_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * Why a request must be refused before the worker sees it, as [status, message], or null.
+ * @param {import('node:http').IncomingMessage} req
+ */
+function refusal(req) {
+  if (Buffer.byteLength(req.url ?? '') > MAX_URL_BYTES) return [414, 'URI too long'];
+  const raw = req.rawHeaders;
+  if (raw.length / 2 > MAX_HEADER_FIELDS) return [431, 'too many request header fields'];
+  let bytes = 0;
+  for (const field of raw) bytes += Buffer.byteLength(field) + 2; // ": " or CRLF
+  if (bytes > MAX_HEADER_BYTES) return [431, 'request headers too large'];
+  return null;
+}
+
+/** The socket peer as an address string, IPv4-mapped IPv6 shown as IPv4 (as Cloudflare's edge does). */
+function peerAddress(req) {
+  const addr = req.socket.remoteAddress ?? '';
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+}
+
+/**
+ * The WHATWG Request the worker sees. Its URL is built from a validated Host (else the address we
+ * listen on) and the raw request-target, then parsed like workerd does (dot segments resolved): the
+ * path the worker judges is the path any Request it derives will carry. Returns null when the target
+ * or the Host cannot make such a URL.
+ */
 function toWebRequest(req, { host, port, signal }) {
   const rawPath = req.url ?? '/';
   // Absolute-form or `*` targets are proxy/OPTIONS forms a gateway has no use for.
   if (!rawPath.startsWith('/')) return null;
-  const authority = req.headers.host || `${host}:${port}`;
-  const rawUrl = `http://${authority}${rawPath}`;
+  const hostHeader = req.headers.host;
+  if (hostHeader !== undefined && !VALID_HOST.test(hostHeader)) return null;
+  const authority = hostHeader || (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
   const skip = hopByHop(req.headers.connection);
   const headers = new Headers();
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i].toLowerCase();
-    if (!skip.has(name)) headers.append(name, req.rawHeaders[i + 1]);
+    if (!skip.has(name) && name !== 'cf-connecting-ip') headers.append(name, req.rawHeaders[i + 1]);
   }
+  // Like Cloudflare's edge: the caller's address from the connection, never from the client.
+  headers.set('cf-connecting-ip', peerAddress(req));
   const method = req.method ?? 'GET';
   // HTTP/1.1: a request has a body only if it says so (content-length > 0 or transfer-encoding).
   const hasBody =
     method !== 'GET' &&
     method !== 'HEAD' &&
     (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0);
-  const request = new Request(rawUrl, {
+  const request = new Request(`http://${authority}${rawPath}`, {
     method,
     headers,
     body: hasBody ? nodeToWebStream(req, { isComplete: () => req.complete, label: 'request body', drainOnCancel: true }) : null,
@@ -48,10 +90,25 @@ function toWebRequest(req, { host, port, signal }) {
     signal,
   });
   if (!hasBody) req.resume();
-  // The WHATWG parser resolves `..` and `%2e` segments; the worker must see what the client sent
-  // (its allow-list rejects such tricks), so the raw URL shadows the normalised one.
-  if (request.url !== rawUrl) Object.defineProperty(request, 'url', { value: rawUrl, enumerable: true, configurable: true });
   return request;
+}
+
+/**
+ * Once the response is out, an upload nobody read (a 413 judged from Content-Length) is read and
+ * discarded, so a client that sends its whole body before reading gets the answer at once instead of
+ * stalling on a paused socket; a client that keeps sending past the bound is cut off.
+ */
+function drainUnreadUpload(req) {
+  if (req.complete || req.destroyed) return;
+  req.removeAllListeners('data');
+  req.resume();
+  const timer = setTimeout(() => req.socket.destroy(), DRAIN_AFTER_RESPONSE_MS);
+  timer.unref();
+  req.once('close', () => clearTimeout(timer));
+}
+
+function errorBody(message, code) {
+  return JSON.stringify({ error: { message, type: 'invalid_request_error', code } });
 }
 
 function sendJson(res, status, bodyText) {
@@ -94,7 +151,9 @@ async function writeWebResponse(res, response, method) {
  */
 export async function startHttpServer({ host = '127.0.0.1', port = 0, handler, log = () => {}, control }) {
   let boundPort = port;
-  const server = http.createServer(async (req, res) => {
+  // No silent header dropping (maxHeadersCount 0); refusal() applies the limits. maxHeaderSize only
+  // bounds what the parser buffers, above the limit we answer 431 for.
+  const server = http.createServer({ maxHeaderSize: 2 * MAX_HEADER_BYTES }, async (req, res) => {
     const started = performance.now();
     const ac = new AbortController();
     const rawPath = req.url ?? '/';
@@ -115,6 +174,14 @@ export async function startHttpServer({ host = '127.0.0.1', port = 0, handler, l
       log(line);
     });
 
+    res.once('finish', () => drainUnreadUpload(req));
+    const refused = refusal(req);
+    if (refused) {
+      const [status, message] = refused;
+      res.setHeader('connection', 'close');
+      sendJson(res, status, errorBody(message, status === 414 ? 'uri_too_long' : 'headers_too_large'));
+      return;
+    }
     let request;
     try {
       request = toWebRequest(req, { host, port: boundPort, signal: ac.signal });
@@ -122,7 +189,7 @@ export async function startHttpServer({ host = '127.0.0.1', port = 0, handler, l
       request = null;
     }
     if (!request) {
-      sendJson(res, 400, JSON.stringify({ error: { message: 'bad request', type: 'invalid_request_error', code: 'bad_request' } }));
+      sendJson(res, 400, errorBody('bad request', 'bad_request'));
       return;
     }
 
@@ -147,6 +214,7 @@ export async function startHttpServer({ host = '127.0.0.1', port = 0, handler, l
       else res.destroy();
     }
   });
+  server.maxHeadersCount = 0;
   server.on('connection', (socket) => socket.setNoDelay(true));
   await new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -112,13 +112,14 @@ export function waitDrain(writable) {
 /**
  * Copy a web ReadableStream into a node Writable chunk by chunk (each chunk written as soon as it is
  * read; waits for 'drain' when the writable is full). On a stream error the writable is destroyed,
- * so the peer sees a broken message rather than a clean end.
+ * so the peer sees a broken message rather than a clean end — unless `stopOnSourceError`, which treats
+ * a source error as the end of the data (workerd's fetch does that with an upload: see container_fetch).
  * @param {ReadableStream} stream
  * @param {import('node:stream').Writable} writable
- * @param {{ end?: boolean }} [opts]
- * @returns {Promise<void>} resolves when everything was written, rejects on either side's failure.
+ * @param {{ end?: boolean, stopOnSourceError?: boolean }} [opts]
+ * @returns {Promise<number>} the bytes written, once everything was; rejects on either side's failure.
  */
-export async function pipeWebToNode(stream, writable, { end = true } = {}) {
+export async function pipeWebToNode(stream, writable, { end = true, stopOnSourceError = false } = {}) {
   const reader = stream.getReader();
   const onClose = () => {
     // The node side went away: stop the producer now instead of at its next chunk.
@@ -126,16 +127,26 @@ export async function pipeWebToNode(stream, writable, { end = true } = {}) {
   };
   writable.once('close', onClose);
   if (writable.destroyed) onClose(); // already gone before we started: 'close' will not fire again
+  let written = 0;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
+      let next;
+      try {
+        next = await reader.read();
+      } catch (err) {
+        if (stopOnSourceError && !writable.destroyed) break;
+        throw err;
+      }
+      if (next.done) break;
       if (writable.destroyed) throw new Error('destination closed');
-      if (!writable.write(toBytes(value))) await waitDrain(writable);
+      const bytes = toBytes(next.value);
+      written += bytes.byteLength;
+      if (!writable.write(bytes)) await waitDrain(writable);
     }
     // A cancel from onClose ends the read loop as if done: that is a failure, not a completed body.
     if (writable.destroyed) throw new Error('destination closed');
     if (end) writable.end();
+    return written;
   } catch (err) {
     reader.cancel(err).catch(() => {});
     writable.destroy(err instanceof Error ? err : new Error(String(err)));

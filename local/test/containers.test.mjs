@@ -117,7 +117,7 @@ test('getTcpPort.fetch: streams response chunks as they come', async () => {
   await c.destroy();
 });
 
-test('getTcpPort.fetch: request body streamed intact; Request input; raw path and headers kept', async () => {
+test('getTcpPort.fetch: request body streamed intact; Request input; URL parsed as workerd does; headers kept', async () => {
   const c = fixtureContainer('c-body', TAG);
   c.start();
   await waitReady(c);
@@ -143,7 +143,9 @@ test('getTcpPort.fetch: request body streamed intact; Request input; raw path an
   assert.equal((await r2b.json()).sha256, createHash('sha256').update('abc').digest('hex'));
   const r3 = await port.fetch('http://container/x/%2e%2e/headers?q=1', { headers: [['x-a', '1'], ['authorization', 'Bearer t']] });
   const seen = await r3.json();
-  assert.equal(seen.url, '/x/%2e%2e/headers?q=1');
+  assert.equal(seen.url, '/headers?q=1');
+  assert.equal((await (await port.fetch('http://container/a\\..\\headers')).json()).url, '/headers');
+  await assert.rejects(port.fetch('https://container/headers'), /only http/);
   assert.equal(seen.headers['x-a'], '1');
   assert.equal(seen.headers.host, 'container');
   for (const h of ['sec-fetch-mode', 'user-agent', 'accept-language', 'accept-encoding']) assert.equal(seen.headers[h], undefined, h);
@@ -212,18 +214,73 @@ test('destroy right after start (before the spawn) never spawns', async () => {
   assert.equal(c.describe().pid, null);
 });
 
-for (const how of ['throw', 'sigterm']) {
-  test(`host dies (${how}): no orphans`, async () => {
+for (const how of ['throw', 'sigterm', 'sigkill']) {
+  test(`host dies (${how}): no orphans, the container's whole group is gone`, async () => {
     const tag = `${TAG}-host-${how}`;
     const host = new URL('./fixtures/host_dies.mjs', import.meta.url).pathname;
     const out = await new Promise((resolve) => {
       execFile(process.execPath, [host, tag, how], (err, stdout) => resolve(stdout));
     });
     assert.match(out, /ready/);
-    await sleep(100);
-    assert.deepEqual(pgrep(tag), []);
+    for (let i = 0; i < 60 && pgrep(tag).length > 0; i++) await sleep(50);
+    assert.deepEqual(pgrep(tag), [], 'gone within 3 s');
   });
 }
+
+test('upload: an erroring body stream ends the upload cleanly (as workerd); the upstream answers', async () => {
+  const c = fixtureContainer('c-upload', TAG);
+  c.start();
+  await waitReady(c);
+  const port = c.getTcpPort(4000);
+  let sent = 0;
+  const failing = new ReadableStream({
+    pull(ctrl) {
+      if (sent++ === 0) return ctrl.enqueue(new TextEncoder().encode('{"partial": '));
+      ctrl.error(new Error('over the limit'));
+    },
+  });
+  const r = await port.fetch('http://container/record', { method: 'POST', body: failing, duplex: 'half' });
+  assert.equal(r.status, 200, 'no rejection: workerd sends the truncated body as complete');
+  assert.deepEqual(await r.json(), { bytes: 12, body: '{"partial": ', complete: true });
+
+  // With a Content-Length it cannot end cleanly: the connection closes and the fetch fails.
+  const short = new ReadableStream({
+    pull(ctrl) {
+      ctrl.enqueue(new TextEncoder().encode('abc'));
+      ctrl.error(new Error('boom'));
+    },
+  });
+  await assert.rejects(port.fetch('http://container/record', { method: 'POST', body: short, duplex: 'half', headers: { 'content-length': '10' } }));
+  await c.destroy();
+});
+
+test('upload: the AbortSignal aborts it: no final chunk reaches the upstream, the fetch rejects with AbortError', async () => {
+  const c = fixtureContainer('c-abort-upload', TAG);
+  c.start();
+  await waitReady(c);
+  const port = c.getTcpPort(4000);
+  const ac = new AbortController();
+  let pulls = 0;
+  const slow = new ReadableStream({
+    async pull(ctrl) {
+      if (pulls++ === 2) ac.abort();
+      await sleep(20);
+      ctrl.enqueue(new TextEncoder().encode('chunk;'));
+    },
+  });
+  const t0 = Date.now();
+  await assert.rejects(
+    port.fetch('http://container/record', { method: 'POST', body: slow, duplex: 'half', signal: ac.signal }),
+    (err) => err.name === 'AbortError',
+  );
+  assert.ok(Date.now() - t0 < 1000, 'rejected at once');
+  await sleep(100);
+  const records = await (await port.fetch('http://container/records')).json();
+  const last = records.at(-1);
+  assert.equal(last.complete, false, 'the upstream saw the connection close mid-body');
+  assert.ok(last.bytes > 0 && last.bytes < 50, JSON.stringify(last));
+  await c.destroy();
+});
 
 test('no orphan fixture processes after stopAllContainers', async () => {
   await stopAllContainers();
