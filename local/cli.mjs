@@ -2,10 +2,12 @@
 // The local runtime's entry point (`make dev`, the e2e suite): reads wrangler.jsonc, loads the
 // worker in Pyodide, wires Durable Object namespaces and local Containers, serves HTTP.
 //
-//   node local/cli.mjs [--port N] [--host H] [--no-containers] [--control]
+//   node local/cli.mjs [--port N] [--host H] [--no-containers] [--control] [--test-scheduled]
 //                      [--litellm-config FILE] [--container-env KEY=VALUE ...]
 //   node local/cli.mjs --print-container-base-env [--litellm-config FILE] [--container-env KEY=VALUE ...]
 //
+// --test-scheduled (implied by --control) serves GET /cdn-cgi/handler/scheduled?cron=... to loopback
+// clients, which runs the worker's scheduled() handler, as `wrangler dev --test-scheduled` does.
 // PORT is read from the environment too (default 8787). Prints "Ready on http://HOST:PORT" once serving.
 // --print-container-base-env prints, as one JSON object, the env every local container gets besides
 // what its Durable Object passes to start() (the bench gives LiteLLM direct the very same), then exits.
@@ -15,10 +17,11 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { buildEnv, loadProject } from "./config.mjs";
 import { LocalContainer, killContainer, listContainers, stopAllContainers } from "./containers.mjs";
-import { createControl } from "./control.mjs";
+import { chainHandlers, createControl } from "./control.mjs";
 import { DurableObjectNamespace, listInstances } from "./durable_objects.mjs";
 import { startHttpServer } from "./http_server.mjs";
 import { loadWorker } from "./pyodide_host.mjs";
+import { createScheduledTrigger } from "./scheduled.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 // The one start command, shared with the image (container/Dockerfile CMD).
@@ -39,6 +42,7 @@ function parseOptions(argv) {
       host: { type: "string", default: "127.0.0.1" },
       "no-containers": { type: "boolean", default: false },
       control: { type: "boolean", default: false },
+      "test-scheduled": { type: "boolean", default: false },
       "litellm-config": { type: "string" },
       "container-env": { type: "string", multiple: true, default: [] },
       "print-container-base-env": { type: "boolean", default: false },
@@ -57,6 +61,7 @@ function parseOptions(argv) {
     host: values.host,
     containers: !values["no-containers"],
     control: values.control,
+    testScheduled: values.control || values["test-scheduled"],
     containerBaseEnv: { ...CONTAINER_BASE_ENV, ...containerEnv },
     printContainerBaseEnv: values["print-container-base-env"],
   };
@@ -110,15 +115,18 @@ async function main() {
   }
 
   worker = await loadWorker({ root: ROOT, main: project.main, env, waitUntil, log });
-  const control = options.control
-    ? createControl({ listContainers, killContainer, listInstances })
-    : undefined;
+  const ctx = () => ({ waitUntil, passThroughOnException() {}, props: {} });
+  const control = chainHandlers([
+    options.control && createControl({ listContainers, killContainer, listInstances }),
+    options.testScheduled &&
+      createScheduledTrigger({ crons: project.crons, log, fire: (controller) => worker.scheduled(controller, env, ctx()) }),
+  ]);
   const server = await startHttpServer({
     host: options.host,
     port: options.port,
     log,
     control,
-    handler: (request) => worker.fetch(request, env, { waitUntil, passThroughOnException() {}, props: {} }),
+    handler: (request) => worker.fetch(request, env, ctx()),
   });
 
   let stopping = false;

@@ -148,6 +148,7 @@ export function isSecretName(name, containerNames = new Set()) {
  *   vars: Record<string, any>,
  *   durableObjects: {name: string, className: string}[],
  *   containerEnvNames: string[],
+ *   crons: string[],
  *   containers: {className: string, image: string, maxInstances: number | undefined, instanceType: string | undefined}[],
  *   raw: any,
  * }} Project
@@ -178,6 +179,7 @@ export function loadProject(rootDir) {
       name: b.name,
       className: b.class_name,
     })),
+    crons: Array.isArray(raw.triggers?.crons) ? raw.triggers.crons.map(String) : [],
     // Only a project with containers needs the list (and then it must exist).
     containerEnvNames: raw.containers?.length ? containerEnvNames(path.dirname(path.resolve(root, raw.main))) : [],
     containers: (raw.containers ?? []).map((c) => ({

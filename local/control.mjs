@@ -49,3 +49,22 @@ export function createControl({ listContainers, killContainer, listInstances }) 
     },
   };
 }
+
+/**
+ * One loopback-only handler out of several (each answers its own paths, null for the rest).
+ * @param {(false | undefined | null | { handle(req: Request): Promise<Response | null> })[]} handlers
+ * @returns {{ handle(req: Request): Promise<Response | null> } | undefined} undefined when none is on
+ */
+export function chainHandlers(handlers) {
+  const on = handlers.filter((h) => h);
+  if (on.length === 0) return undefined;
+  return {
+    async handle(req) {
+      for (const h of on) {
+        const response = await h.handle(req);
+        if (response) return response;
+      }
+      return null;
+    },
+  };
+}

@@ -74,7 +74,7 @@ sys.path.insert(0, ${JSON.stringify(WORKER_MOUNT)})
   const hostGlobals = pyodide.globals.get("dict")();
   pyodide.runPython(readFileSync(HOST_PY, "utf8"), { globals: hostGlobals, filename: "pyodide_host.py" });
   const host = Object.fromEntries(
-    ["call_entrypoint", "construct", "call_fetch", "call_alarm"].map((name) => [name, hostGlobals.get(name)]),
+    ["call_entrypoint", "construct", "call_fetch", "call_alarm", "call_scheduled"].map((name) => [name, hostGlobals.get(name)]),
   );
   const moduleName = path.basename(main).replace(/\.py$/, "");
   const mainModule = pyodide.pyimport(moduleName);
@@ -128,6 +128,11 @@ class WorkerModule {
   fetch(request, env, ctx) {
     const cls = this.mainModule.Default;
     return this.host.call_entrypoint(cls, ctx, env, request);
+  }
+
+  /** Calls `Default.scheduled(controller, None, None)` on a fresh instance, as workerd does for a cron. */
+  scheduled(controller, env, ctx) {
+    return this.host.call_scheduled(this.mainModule.Default, ctx, env, controller);
   }
 
   /** Returns the factory the Durable Object namespace uses to create one live instance per id. */

@@ -34,3 +34,16 @@ async def _alarm(instance: Any) -> None:
 
 def call_alarm(instance: Any) -> asyncio.Future:
     return asyncio.ensure_future(_alarm(instance))
+
+
+async def _scheduled(instance: Any, controller: Any) -> None:
+    handler = getattr(instance, "scheduled", None)
+    if handler is None:
+        raise TypeError("the worker's Default entrypoint has no scheduled() handler")
+    # workerd hands env and ctx over as None: the handler reads self.env and self.ctx.
+    await handler(controller, None, None)
+
+
+def call_scheduled(cls: type, ctx: Any, env: Any, controller: Any) -> asyncio.Future:
+    """A cron trigger: a fresh entrypoint instance, as for a request."""
+    return asyncio.ensure_future(_scheduled(cls(ctx, env), controller))
