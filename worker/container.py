@@ -22,9 +22,10 @@ from container_adapter import CONTAINER_ORIGIN, CONTAINER_PORT, DurableStateStor
 from js_interop import env_lookup, header, present
 from jsonlog import EventLog
 from lifecycle import ExitReason, State, idle_check
-from proxy import Activity, proxy
+from proxy import Activity, Limits, proxy
 from request_ids import request_id_for
 from responses import error_response, json_response
+from routing import dialect_for
 from settings import Settings, container_env
 from supervisor import Supervisor, Timeouts, now_ms
 
@@ -52,12 +53,14 @@ class LiteLLMContainer(DurableObject):
             return json_response(await self._report(settings))
         request_id = request_id_for(header(request.js_object.headers, "x-request-id"))
         target = url.path + (f"?{url.query}" if url.query else "")
+        dialect = dialect_for(url.path)
+        limits = Limits(settings.max_request_bytes, settings.max_request_seconds, settings.stream_idle_seconds)
         if self._supervisor is None:
             if settings.upstream_url is None:
-                return error_response(errors.container_unbound(), request_id)
+                return error_response(errors.container_unbound(), request_id, dialect)
             upstream = settings.upstream_url  # an existing LiteLLM: same proxy, no lifecycle
             return await proxy(lambda path, init: js.fetch(upstream + path, init), request, target, request_id,
-                               settings.upstream_key, settings.max_request_bytes, self._log, on_done=lambda: None)
+                               settings.upstream_key, limits, dialect, self._log, on_done=lambda: None)
 
         self._activity.begin()
         handed_off = False
@@ -66,10 +69,10 @@ class LiteLLMContainer(DurableObject):
             failure = await self._supervisor.ensure_ready(
                 self._timeouts(settings), lambda: container_env(env_lookup(self.env), settings.container_key))
             if failure is not None:
-                return error_response(failure, request_id)
+                return error_response(failure, request_id, dialect)
             port = self._supervisor.container.getTcpPort(CONTAINER_PORT)
             response = await proxy(lambda path, init: port.fetch(CONTAINER_ORIGIN + path, init), request, target,
-                                   request_id, settings.container_key, settings.max_request_bytes, self._log,
+                                   request_id, settings.container_key, limits, dialect, self._log,
                                    on_done=self._activity.end)
             handed_off = True  # proxy has released in-flight, or will once the client has the whole body
             return response

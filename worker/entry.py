@@ -13,27 +13,29 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import js
-from pyodide.ffi import JsException
+from pyodide.ffi import JsException, to_js
 from workers import Response, WorkerEntrypoint
 
 import errors
 from auth import key_matches, presented_key
 from body_limit import Declared, judge_declared_length
 from container import STATE_PATH, LiteLLMContainer
-from content_types import body_type_accepted
+from content_types import body_type_accepted, is_json
 from durations import format_duration_ms
 from instances import instance_names, pick_instance
 from js_interop import env_lookup, header, js_dict, js_response_of, present
 from jsonlog import EventLog
+from lifecycle import HEALTHY_STATES, State
 from request_ids import request_id_for
+from request_policy import Caps, judge
 from responses import error_response, json_response, with_headers, without_body
 from routing import Route, classify, dialect_for, upstream_path
 from settings import VERSION, Settings
+from streams import read_bounded
 
 __all__ = ["Default", "LiteLLMContainer"]
 
 BINDING = "LITELLM_CONTAINER"
-_HEALTHY_STATES = frozenset({"ready", "stopped", "starting", "upstream"})  # "failed"/"unbound" degrade
 _warned: set[str] = set()  # configuration warnings, logged once per isolate
 
 
@@ -98,13 +100,22 @@ class Default(WorkerEntrypoint):
         target = upstream_path(path)
         if not body_type_accepted(method, target, header(incoming.headers, "content-type"), has_body):
             return error_response(errors.unsupported_media_type("application/json"), request_id, dialect)
+        body = None  # None: the client's body moves on as a stream
+        if method == "POST" and has_body and is_json(header(incoming.headers, "content-type")):
+            buffer = await read_bounded(incoming.body, settings.max_request_bytes)
+            if buffer is None:
+                return error_response(errors.request_too_large(settings.max_request_bytes), request_id, dialect)
+            verdict = judge(buffer.to_bytes(), Caps(settings.max_num_retries, settings.max_request_seconds))
+            if isinstance(verdict, errors.GatewayError):
+                return error_response(verdict, request_id, dialect)
+            body = buffer if verdict.body is None else to_js(verdict.body)  # the same bytes, unless capped
         namespace = getattr(self.env, BINDING, None)
         if namespace is None:
             return error_response(errors.container_unbound(), request_id, dialect)
 
         name = pick_instance(settings.instances, header(incoming.headers, "x-session-affinity"))
         stub = namespace.get(namespace.idFromName(name))
-        forwarded = _outgoing(incoming, request.url, path, target, method)
+        forwarded = _outgoing(incoming, request.url, path, target, method, body)
         forwarded.headers.set("x-request-id", request_id)
         return Response(js_response_of(await stub.fetch(forwarded)))  # a workers.Response, on either SDK
 
@@ -118,13 +129,13 @@ class Default(WorkerEntrypoint):
                 namespace.get(namespace.idFromName(name)).fetch(f"http://gateway{STATE_PATH}") for name in names))
             for name, answer in zip(names, answers, strict=True):
                 instances.append({"name": name, **json.loads(await answer.text())})
-        healthy = namespace is not None and all(item.get("state") in _HEALTHY_STATES for item in instances)
+        healthy = namespace is not None and all(item.get("state") in HEALTHY_STATES for item in instances)
         return {
             "status": "ok" if healthy else "degraded",
             "service": "litellm-router",
             "version": VERSION,
             "container_binding": namespace is not None,
-            "container": instances[0] if instances else {"state": "unbound"},
+            "container": instances[0] if instances else {"state": State.UNBOUND.value},
             "instances": instances,
             "config": {
                 "ready_timeout": format_duration_ms(settings.ready_timeout_ms),
@@ -135,14 +146,19 @@ class Default(WorkerEntrypoint):
         }
 
 
-def _outgoing(incoming: Any, url: str, path: str, target: str, method: str) -> Any:
-    """The request for the Durable Object: the client's, or a copy aimed at LiteLLM's `/v1` path or
-    turned from HEAD into GET (the body, a stream, moves as is)."""
-    if target == path and method == str(incoming.method):
+def _outgoing(incoming: Any, url: str, path: str, target: str, method: str, body: Any) -> Any:
+    """The request for the Durable Object: the client's, or a copy aimed at LiteLLM's `/v1` path, turned
+    from HEAD into GET, or carrying the body already read at the edge (else the body stream moves as is)."""
+    if target == path and method == str(incoming.method) and body is None:
         return js.Request.new(incoming, js_dict({"headers": incoming.headers}))
     parts = urlsplit(url)
-    init: dict[str, Any] = {"method": method, "headers": incoming.headers}
-    if present(incoming.body) and method not in ("GET", "HEAD"):
+    headers = js.Headers.new(incoming.headers)
+    init: dict[str, Any] = {"method": method, "headers": headers}
+    if body is not None:
+        headers.delete("content-length")  # the runtime sets it for a buffer (it differs once capped)
+        headers.delete("transfer-encoding")
+        init["body"] = body
+    elif present(incoming.body) and method not in ("GET", "HEAD"):
         init.update(body=incoming.body, duplex="half")
     return js.Request.new(parts._replace(path=target).geturl(), js_dict(init))
 

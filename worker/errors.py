@@ -50,12 +50,13 @@ class GatewayError:
     type: str  # OpenAI's `type`; the Anthropic one is derived from the status
     code: str
     retry_after_s: int | None = None
+    param: str | None = None  # the request field at fault, as OpenAI names it in `param`
 
     def body(self, dialect: Dialect = Dialect.OPENAI) -> str:
         if dialect is Dialect.ANTHROPIC:
             return json.dumps({"type": "error", "error": {"type": anthropic_type(self.status),
                                                           "message": self.message}})
-        return json.dumps({"error": {"message": self.message, "type": self.type, "param": None,
+        return json.dumps({"error": {"message": self.message, "type": self.type, "param": self.param,
                                      "code": self.code}})
 
     def headers(self) -> dict[str, str]:
@@ -97,6 +98,20 @@ def request_too_large(limit_bytes: int) -> GatewayError:
     return _client_error(413, f"Request body exceeds the limit of {limit_bytes} bytes", "request_too_large")
 
 
+def invalid_body(reason: str) -> GatewayError:
+    return _client_error(400, f"The request body must be a JSON object: {reason}", "invalid_body")
+
+
+def param_not_allowed(name: str) -> GatewayError:
+    return GatewayError(400, f"The parameter '{name[:100]}' is not allowed through this gateway",
+                        "invalid_request_error", "param_not_allowed", param=name[:100])
+
+
+def param_invalid(name: str, expected: str) -> GatewayError:
+    return GatewayError(400, f"The parameter '{name[:100]}' must be {expected}", "invalid_request_error",
+                        "param_invalid", param=name[:100])
+
+
 def unsupported_media_type(expected: str) -> GatewayError:
     return _client_error(415, f"Send the request body as {expected}", "unsupported_media_type")
 
@@ -116,7 +131,7 @@ def container_starting(retry_after_s: int) -> GatewayError:
                         retry_after_s=retry_after_s)
 
 
-def container_failed(retry_after_s: int = 2) -> GatewayError:
+def container_failed(retry_after_s: int) -> GatewayError:
     return GatewayError(503, "LiteLLM exited while starting; it is started again after Retry-After seconds",
                         "server_error", "container_failed", retry_after_s=retry_after_s)
 
@@ -124,6 +139,16 @@ def container_failed(retry_after_s: int = 2) -> GatewayError:
 def upstream_unreachable() -> GatewayError:
     return GatewayError(502, "Lost the connection to LiteLLM before it answered", "server_error",
                         "upstream_unreachable")
+
+
+def deadline_exceeded(seconds: int) -> GatewayError:
+    return GatewayError(504, f"The request did not complete within {seconds} s (MAX_REQUEST_SECONDS)",
+                        "server_error", "deadline_exceeded")
+
+
+def stream_interrupted(why: str) -> GatewayError:
+    """Sent as the last event of a stream that could not finish (the status is never on the wire)."""
+    return GatewayError(502, f"The response stream was interrupted: {why}", "server_error", "stream_interrupted")
 
 
 def gateway_error() -> GatewayError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from auth import CREDENTIAL_HEADERS
 
@@ -17,8 +18,15 @@ HOP_BY_HOP = frozenset({
 })
 
 # Client credentials are checked at the edge and replaced by the master key; cookies and the
-# host belong to the edge, not to LiteLLM.
-_DROPPED_REQUEST = HOP_BY_HOP | {*CREDENTIAL_HEADERS, "cookie", "host", "accept-encoding"}
+# host belong to the edge, not to LiteLLM. Who the caller is comes from the platform, never from the
+# caller: LiteLLM trusts X-Forwarded-For, so every client-sent address header goes.
+_CALLER_ADDRESS = "cf-connecting-ip"  # set by Cloudflare's edge (and the local runtime) from the socket
+_DROPPED_REQUEST = HOP_BY_HOP | {
+    *CREDENTIAL_HEADERS, "cookie", "host", "accept-encoding",
+    "forwarded", "x-real-ip", "true-client-ip", "x-client-ip", _CALLER_ADDRESS,
+}
+# x-litellm-* steer LiteLLM itself (x-litellm-num-retries, x-litellm-timeout, x-litellm-api-key, …).
+_DROPPED_REQUEST_PREFIXES = ("x-forwarded-", "x-litellm-")
 
 # LiteLLM's x-litellm-* headers reveal upstream URLs, model names and versions; these are the
 # ones that say nothing about the inside and help clients correlate calls.
@@ -28,9 +36,18 @@ _KEPT_LITELLM = frozenset({"x-litellm-call-id", "x-litellm-attempted-retries", "
 def forwarded_request_headers(
     headers: Iterable[tuple[str, str]], litellm_key: str, request_id: str
 ) -> list[tuple[str, str]]:
-    """Headers for the request to LiteLLM: client's minus hop-by-hop and credentials, plus ours."""
-    kept = [(name, value) for name, value in headers if name.lower() not in _DROPPED_REQUEST
-            and name.lower() != "x-request-id"]
+    """Headers for the request to LiteLLM: client's minus hop-by-hop, credentials and steering, plus ours."""
+    kept: list[tuple[str, str]] = []
+    caller: str | None = None
+    for name, value in headers:
+        lower = name.lower()
+        if lower == _CALLER_ADDRESS:
+            caller = value
+        if lower not in _DROPPED_REQUEST and not lower.startswith(_DROPPED_REQUEST_PREFIXES) \
+                and lower != "x-request-id":
+            kept.append((name, value))
+    if caller:
+        kept.append(("x-forwarded-for", caller))
     kept.append(("authorization", f"Bearer {litellm_key}"))
     # Plain bytes from LiteLLM: runtimes that decode compressed bodies on fetch (Node's, workerd's)
     # would otherwise pass on a Content-Encoding that no longer matches the body.
@@ -63,9 +80,18 @@ def client_response_headers(headers: Iterable[tuple[str, str]], request_id: str)
         lower = name.lower()
         if lower == "llm_provider-retry-after" and _RETRY_AFTER.match(value.strip()):
             provider_retry_after = value.strip()
-        if not is_internal_response_header(name) and lower != "x-request-id":
+        if lower == "location":
+            kept.append((name, _relative(value)))
+        elif not is_internal_response_header(name) and lower != "x-request-id":
             kept.append((name, value))
     if provider_retry_after and not any(name.lower() == "retry-after" for name, _ in kept):
         kept.append(("retry-after", provider_retry_after))
     kept.append(("x-request-id", request_id))
     return kept
+
+
+def _relative(location: str) -> str:
+    """A redirect target without scheme and host: LiteLLM builds them from the origin it was called on,
+    which is the container's (or the upstream's) and never the client's business."""
+    parts = urlsplit(location.strip())
+    return parts._replace(scheme="", netloc="").geturl() or "/"

@@ -1,27 +1,32 @@
-"""One request to LiteLLM and its answer back, both as streams: headers, body budget, error mapping, in-flight.
+"""One request to LiteLLM and its answer back, both as streams: headers, body budget, deadlines, error mapping.
 
-The Durable Object hands in how to send (its container's TCP port, or an existing LiteLLM's URL); this module
-never buffers a body and always releases its in-flight count, whichever way the request ends.
+The Durable Object hands in how to send (its container's TCP port, or an existing LiteLLM's URL). Bodies are
+never buffered (but for LiteLLM's small error answers, which are scrubbed), every request has an absolute
+deadline and a stream an idle bound, and `on_done` (the in-flight count) runs exactly once on every path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import js
-from pyodide.ffi import JsException
+from pyodide.ffi import JsException, create_once_callable, to_js
 from workers import Response
 
 import errors
 from body_limit import ByteBudget, Declared, judge_declared_length
-from content_types import is_json
+from content_types import is_json, media_type
+from errors import Dialect
 from header_policy import client_response_headers, forwarded_request_headers
 from js_interop import header, iter_headers, js_dict, make_headers, present
 from jsonlog import EventLog
 from responses import error_response
-from streams import limited, on_finish
+from streams import limited, relay
+from upstream_errors import MAX_ERROR_BODY_BYTES, rewrite
 
 Send = Callable[[str, Any], Any]  # (path + query, JS RequestInit) -> promise of a JS Response
 
@@ -46,45 +51,145 @@ class Activity:
         self.last_ms = now_ms()
 
 
-async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_key: str, max_request_bytes: int,
-                log: EventLog, on_done: Callable[[], None]) -> Response:
+@dataclass(frozen=True)
+class Limits:
+    max_request_bytes: int
+    max_request_seconds: int  # absolute deadline, headers and body included
+    stream_idle_seconds: int  # longest silence inside a response body
+
+
+class Watchdog:
+    """Aborts the upstream request at the deadline, or when its body has been silent too long."""
+
+    def __init__(self, limits: Limits, abort: Callable[[], None]) -> None:
+        self._abort = abort
+        self._deadline = time.monotonic() + limits.max_request_seconds
+        self._idle_s = limits.stream_idle_seconds
+        self._last = time.monotonic()
+        self._watching_body = False
+        self.tripped: str | None = None  # "deadline" or "idle" once it fired
+        self._task = asyncio.ensure_future(self._run())
+
+    def body_started(self) -> None:
+        self._watching_body = True
+        self._last = time.monotonic()
+
+    def touch(self) -> None:
+        self._last = time.monotonic()
+
+    def stop(self) -> None:
+        self._task.cancel()  # no timer outlives its request
+
+    async def _run(self) -> None:
+        while True:
+            now = time.monotonic()
+            idle_until = self._last + self._idle_s if self._watching_body else self._deadline
+            if now >= self._deadline or now >= idle_until:
+                self.tripped = "deadline" if now >= self._deadline else "idle"
+                self._abort()
+                return
+            await asyncio.sleep(min(self._deadline, idle_until) - now + 0.01)
+
+
+async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_key: str, limits: Limits,
+                dialect: Dialect, log: EventLog, on_done: Callable[[], None]) -> Response:
     """Forwards `request` to `target` (path + query); `on_done` runs once it is over, on every path."""
     incoming = request.js_object
+    controller = js.AbortController.new()
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            watchdog.stop()
+            on_done()
+
+    watchdog = Watchdog(limits, lambda: controller.abort())
+    signal = getattr(incoming, "signal", None)  # fires when the client leaves (workerd: mid-body only)
+    if present(signal):
+        signal.addEventListener("abort", create_once_callable(lambda *_: controller.abort()))
     init: dict[str, Any] = {
         "method": incoming.method,
         "headers": make_headers(forwarded_request_headers(iter_headers(incoming.headers), litellm_key, request_id)),
         "redirect": "manual",
+        "signal": controller.signal,
     }
     budget: ByteBudget | None = None
     if present(incoming.body):
         body = incoming.body
-        if judge_declared_length(header(incoming.headers, "content-length"), max_request_bytes) is Declared.UNKNOWN:
-            budget = ByteBudget(max_request_bytes)  # chunked upload: count it on the way through
-            body = limited(body, budget)
+        if judge_declared_length(header(incoming.headers, "content-length"),
+                                 limits.max_request_bytes) is Declared.UNKNOWN:
+            budget = ByteBudget(limits.max_request_bytes)  # chunked upload: count it on the way through
+            body = limited(body, budget, lambda: controller.abort())
         init["body"] = body
         init["duplex"] = "half"
     try:
         upstream = await send(target, js_dict(init))
     except JsException as exc:
-        on_done()
+        release()
         if budget is not None and budget.exceeded:
-            return error_response(errors.request_too_large(max_request_bytes), request_id)
+            return error_response(errors.request_too_large(limits.max_request_bytes), request_id, dialect)
+        if watchdog.tripped:
+            log.emit("warning", "request_deadline", request_id=request_id, waited=watchdog.tripped)
+            return error_response(errors.deadline_exceeded(limits.max_request_seconds), request_id, dialect)
         # The error's class only: its message can name the upstream's address.
         log.emit("warning", "upstream_lost", request_id=request_id, error=type(exc).__name__)
-        return error_response(errors.upstream_unreachable(), request_id)
+        return error_response(errors.upstream_unreachable(), request_id, dialect)
 
-    if upstream.status >= 400 and not is_json(header(upstream.headers, "content-type")):
-        # LiteLLM's unhandled errors are plain text; clients get the OpenAI shape, same status.
-        if present(upstream.body):
-            await upstream.body.cancel()
-        on_done()
-        return error_response(errors.upstream_error(upstream.status), request_id)
+    if upstream.status >= 400:
+        return await _error_answer(upstream, request_id, dialect, release)
     headers = make_headers(client_response_headers(iter_headers(upstream.headers), request_id))
     body = upstream.body
-    if present(body):
-        body = on_finish(body, on_done)  # in flight until the client has the last byte
-    else:
-        on_done()
+    if not present(body):
+        release()
+        return _response(None, upstream, headers)
+    sse = media_type(header(upstream.headers, "content-type")) == "text/event-stream"
+    watchdog.body_started()
+
+    def on_end(failed: bool) -> bytes | None:
+        release()
+        if not failed:
+            return None
+        why = {"deadline": "MAX_REQUEST_SECONDS reached", "idle": "no data for STREAM_IDLE_SECONDS"}.get(
+            watchdog.tripped or "", "the connection to LiteLLM was lost")
+        log.emit("warning", "stream_interrupted", request_id=request_id, why=watchdog.tripped or "lost")
+        return _error_event(errors.stream_interrupted(why), dialect) if sse else None
+
+    return _response(relay(body, watchdog.touch, on_end), upstream, headers)
+
+
+def _response(body: Any, upstream: Any, headers: Any) -> Response:
     return Response(js.Response.new(body, js_dict({
         "status": upstream.status, "statusText": upstream.statusText, "headers": headers,
     })))
+
+
+def _error_event(error: errors.GatewayError, dialect: Dialect) -> bytes:
+    """The last event of an interrupted stream, as each API's SDKs parse one."""
+    if dialect is Dialect.ANTHROPIC:
+        return f"event: error\ndata: {error.body(dialect)}\n\n".encode()
+    return f"data: {error.body(dialect)}\n\n".encode()
+
+
+async def _error_answer(upstream: Any, request_id: str, dialect: Dialect, release: Callable[[], None]) -> Response:
+    """LiteLLM's error, read (it is small), scrubbed of internals, with its status (or 400 for its rejections)."""
+    try:
+        declared = header(upstream.headers, "content-length")
+        rewritten = None
+        if is_json(header(upstream.headers, "content-type")) and (declared is None or (
+                declared.isdigit() and int(declared) <= MAX_ERROR_BODY_BYTES)):
+            raw = (await upstream.arrayBuffer()).to_bytes()
+            rewritten = rewrite(upstream.status, raw[:MAX_ERROR_BODY_BYTES])
+        elif present(upstream.body):
+            await upstream.body.cancel(js.Error.new("not passed on"))
+    except JsException:
+        rewritten = None
+    finally:
+        release()
+    if rewritten is None:  # plain text, or unreadable: the status in our own shape
+        return error_response(errors.upstream_error(upstream.status), request_id, dialect)
+    status, body = rewritten
+    pairs = [(n, v) for n, v in client_response_headers(iter_headers(upstream.headers), request_id)
+             if n.lower() != "content-length"]
+    return Response(js.Response.new(to_js(body), js_dict({"status": status, "headers": make_headers(pairs)})))

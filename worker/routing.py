@@ -84,12 +84,12 @@ def is_forwarded_path(path: str) -> bool:
 
 
 def upstream_path(path: str) -> str:
-    """The path LiteLLM is asked for: API paths always with `/v1` (one form upstream, whatever the
-    client's base URL), Azure deployment routes as sent. Only for paths that are forwarded."""
+    """The path LiteLLM is asked for: API paths always with `/v1` and without a trailing slash (one form
+    upstream, whatever the client's base URL), Azure deployment routes as sent. Only for forwarded paths."""
     api_path = _api_path(path)
     if api_path is None:
         return path
-    return API_PREFIX + api_path + ("/" if path.endswith("/") and api_path != "/" else "")
+    return API_PREFIX + api_path  # no trailing slash: LiteLLM would redirect to its own origin
 
 
 def dialect_for(path: str) -> Dialect:

@@ -18,6 +18,9 @@ VERSION = "0.1.0"
 
 DEFAULT_READY_TIMEOUT = "60s"  # a 1/2-vCPU boot of LiteLLM takes ~10 s, 1/4 vCPU ~20 s
 DEFAULT_SLEEP_AFTER = "10m"  # same default as @cloudflare/containers
+DEFAULT_MAX_REQUEST_SECONDS = 600  # absolute deadline of one proxied request; also caps client `timeout`s
+DEFAULT_STREAM_IDLE_SECONDS = 300  # a response body silent this long is ended (reasoning models think long)
+DEFAULT_MAX_NUM_RETRIES = 2  # cap on a client's `num_retries` / `max_retries`
 
 # Names the Durable Object passes into the container's environment when the Worker has them.
 # An explicit list: the Worker's env also holds things LiteLLM must never see.
@@ -41,6 +44,9 @@ class Settings:
     max_request_bytes: int
     ready_timeout_ms: int
     sleep_after_ms: int
+    max_request_seconds: int
+    stream_idle_seconds: int
+    max_num_retries: int
     log_level: str
     cors: CorsPolicy
     instances: int
@@ -60,14 +66,14 @@ class Settings:
                 problems.append(f"{name} is not a duration; using {default}")
                 return parse_duration_ms(default)
 
-        def positive_int(name: str, default: int) -> int:
+        def whole_number(name: str, default: int, minimum: int = 1) -> int:
             raw = lookup(name)
             if raw is None:
                 return default
             text = str(raw).strip()
-            if text.isdigit() and int(text) > 0:
+            if text.isdigit() and int(text) >= minimum:
                 return int(text)
-            problems.append(f"{name} is not a positive integer; using {default}")
+            problems.append(f"{name} is not an integer >= {minimum}; using {default}")
             return default
 
         key = lookup("LITELLM_MASTER_KEY") or ""
@@ -79,12 +85,15 @@ class Settings:
             master_key=key or DEFAULT_MASTER_KEY,
             master_key_is_default=not key,
             container_key=container_key(key or DEFAULT_MASTER_KEY),
-            max_request_bytes=positive_int("MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
+            max_request_bytes=whole_number("MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
+            max_request_seconds=whole_number("MAX_REQUEST_SECONDS", DEFAULT_MAX_REQUEST_SECONDS),
+            stream_idle_seconds=whole_number("STREAM_IDLE_SECONDS", DEFAULT_STREAM_IDLE_SECONDS),
+            max_num_retries=whole_number("MAX_NUM_RETRIES", DEFAULT_MAX_NUM_RETRIES, minimum=0),
             ready_timeout_ms=duration("READY_TIMEOUT", DEFAULT_READY_TIMEOUT),
             sleep_after_ms=duration("SLEEP_AFTER", DEFAULT_SLEEP_AFTER),
             log_level=(lookup("LOG_LEVEL") or "info").lower(),
             cors=CorsPolicy.parse(lookup("CORS_ALLOWED_ORIGINS")),
-            instances=positive_int("CONTAINER_INSTANCES", 1),
+            instances=whole_number("CONTAINER_INSTANCES", 1),
             upstream_url=upstream,
             upstream_key=lookup("LITELLM_UPSTREAM_KEY") or key or DEFAULT_MASTER_KEY,
             problems=tuple(problems),

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import js
-from pyodide.ffi import JsException, create_proxy
+from pyodide.ffi import JsException, create_proxy, to_js
 
 from body_limit import ByteBudget
 from js_interop import js_dict
@@ -15,37 +15,89 @@ from js_interop import js_dict
 _background: set[asyncio.Task] = set()  # strong refs: a pending task must not be collected
 
 
-def _after(promise: Any, callback: Callable[[], None]) -> None:
-    async def wait() -> None:
-        try:
-            await promise
-        except JsException:
-            pass  # the stream was cancelled or errored; the callback runs either way
-        finally:
-            callback()
-
-    task = asyncio.ensure_future(wait())
+def background(coroutine: Any) -> None:
+    task = asyncio.ensure_future(coroutine)
     _background.add(task)
     task.add_done_callback(_background.discard)
 
 
-def limited(body: Any, budget: ByteBudget) -> Any:
-    """Passes chunks on while the budget holds; errors the stream (failing the upload) once it is spent."""
+def limited(body: Any, budget: ByteBudget, on_exceeded: Callable[[], None]) -> Any:
+    """Passes chunks on while the budget holds; once it is spent, `on_exceeded` must stop the upload.
+
+    Erroring the stream alone is not enough: workerd then ends the upload cleanly, truncated, and the
+    upstream answers a request it should never have seen. The caller aborts the fetch itself.
+    """
 
     def transform(chunk: Any, controller: Any) -> None:
         if budget.consume(chunk.byteLength):
             controller.enqueue(chunk)
         else:
+            on_exceeded()
             controller.error(js.Error.new("request body over the limit"))
 
     proxy = create_proxy(transform)
     pipe = js.TransformStream.new(js_dict({"transform": proxy}))
-    _after(body.pipeTo(pipe.writable), proxy.destroy)
+
+    async def pump() -> None:
+        try:
+            await body.pipeTo(pipe.writable)
+        except JsException:
+            pass  # over the limit, or the client went away: the fetch fails and says which
+        finally:
+            proxy.destroy()
+
+    background(pump())
     return pipe.readable
 
 
-def on_finish(body: Any, callback: Callable[[], None]) -> Any:
-    """The same bytes as `body`; `callback` runs once the client has read it all or went away."""
-    pipe = js.TransformStream.new()  # identity: chunks pass through JS, never into Python
-    _after(body.pipeTo(pipe.writable), callback)
+async def read_bounded(body: Any, limit: int) -> Any | None:
+    """The whole request body as a JS ArrayBuffer, or None once it is over `limit` (nothing more is read)."""
+    budget = ByteBudget(limit)
+    try:
+        return await js.Response.new(limited(body, budget, lambda: None)).arrayBuffer()
+    except JsException:
+        if budget.exceeded:
+            return None
+        raise
+
+
+def relay(body: Any, on_chunk: Callable[[], None] | None, on_end: Callable[[bool], bytes | None]) -> Any:
+    """The same bytes as `body`, for the client; `on_end(upstream_failed)` runs once it is over.
+
+    `on_chunk` (when given) sees each chunk go by, without copying it into Python. When the upstream fails
+    mid-body (lost, or aborted by a deadline), `on_end` may return final bytes — an error event in the
+    API's own format — which are written before the stream is closed cleanly, instead of a truncated body.
+    """
+    if on_chunk is None:
+        pipe = js.TransformStream.new()  # identity: chunks never cross into Python
+        proxy = None
+    else:
+        def transform(chunk: Any, controller: Any) -> None:
+            on_chunk()
+            controller.enqueue(chunk)
+
+        proxy = create_proxy(transform)
+        pipe = js.TransformStream.new(js_dict({"transform": proxy}))
+
+    async def pump() -> None:
+        failed = False
+        try:
+            # preventAbort: an upstream failure leaves the client's side open for the closing bytes.
+            await body.pipeTo(pipe.writable, js_dict({"preventAbort": True}))
+        except JsException:
+            failed = True
+        try:
+            closing = on_end(failed)
+            if failed:
+                writer = pipe.writable.getWriter()
+                if closing:
+                    await writer.write(to_js(closing))
+                await writer.close()
+        except JsException:
+            pass  # the client is gone too: nothing left to tell it
+        finally:
+            if proxy is not None:
+                proxy.destroy()
+
+    background(pump())
     return pipe.readable

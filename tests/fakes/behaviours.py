@@ -176,6 +176,8 @@ class Stats:
             "auth_scheme": "bearer" if auth else ("x-api-key" if api_key else None),
             # Names only (values may hold keys): enough to check e.g. that anthropic-version was sent.
             "header_names": sorted(headers),
+            # Who the caller claims to be, as the provider (or a fronted LiteLLM) would see it.
+            "forwarded_for": headers.get("x-forwarded-for"),
             "stream": stream,
             "status": None,
             "ts": time.time(),

@@ -76,3 +76,22 @@ def test_new_request_ids_are_unique_and_well_formed() -> None:
     ids = {new_request_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(re.fullmatch(r"req_[0-9a-f]{32}", i) for i in ids)
+
+
+def test_caller_address_comes_from_the_platform_and_steering_headers_go() -> None:
+    from header_policy import forwarded_request_headers
+
+    sent = [("X-Forwarded-For", "6.6.6.6"), ("Forwarded", "for=6.6.6.6"), ("X-Real-IP", "6.6.6.6"),
+            ("True-Client-IP", "6.6.6.6"), ("X-Forwarded-Proto", "https"), ("x-litellm-num-retries", "30"),
+            ("X-LiteLLM-Timeout", "99999"), ("cf-connecting-ip", "203.0.113.9"), ("content-type", "application/json")]
+    out = dict(forwarded_request_headers(sent, "container-key", "req-1"))
+    assert out["x-forwarded-for"] == "203.0.113.9" and out["content-type"] == "application/json"
+    assert not {"X-Forwarded-For", "Forwarded", "X-Real-IP", "True-Client-IP", "X-Forwarded-Proto",
+                "x-litellm-num-retries", "X-LiteLLM-Timeout", "cf-connecting-ip"} & set(out)
+
+
+def test_redirects_never_name_an_internal_origin() -> None:
+    from header_policy import client_response_headers
+
+    out = dict(client_response_headers([("location", "https://container/v1/models?x=1")], "req-1"))
+    assert out["location"] == "/v1/models?x=1"

@@ -90,7 +90,8 @@ def test_canonical_path_rules() -> None:
         ("/chat/completions", "/v1/chat/completions"),
         ("/v1/chat/completions", "/v1/chat/completions"),
         ("/models/gpt-4o", "/v1/models/gpt-4o"),
-        ("/models/", "/v1/models/"),
+        ("/models/", "/v1/models"),  # no trailing slash: LiteLLM would 307 to its own origin
+        ("/v1/models/", "/v1/models"),
         ("/messages/count_tokens", "/v1/messages/count_tokens"),
         ("/audio/transcriptions", "/v1/audio/transcriptions"),
         ("/openai/deployments/gpt-4o/chat/completions", "/openai/deployments/gpt-4o/chat/completions"),

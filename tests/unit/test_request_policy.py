@@ -1,0 +1,75 @@
+"""The edge request policy: what a client body may carry to LiteLLM (pure, CPython)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from request_policy import Accepted, Caps, is_denied, judge
+
+CAPS = Caps(max_num_retries=2, max_seconds=600)
+
+# Every parameter the OpenAI and Anthropic APIs document for the forwarded endpoints must pass.
+PROVIDER_PARAMS = (
+    "messages", "model", "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
+    "max_completion_tokens", "max_tokens", "metadata", "modalities", "n", "parallel_tool_calls", "prediction",
+    "presence_penalty", "prompt_cache_key", "reasoning_effort", "response_format", "safety_identifier", "seed",
+    "service_tier", "stop", "store", "stream", "stream_options", "temperature", "tool_choice", "tools",
+    "top_logprobs", "top_p", "user", "verbosity", "web_search_options", "input", "instructions",
+    "previous_response_id", "reasoning", "text", "truncation", "include", "background", "conversation",
+    "prompt", "max_output_tokens", "dimensions", "encoding_format", "size", "quality", "style", "query",
+    "documents", "top_n", "return_documents", "voice", "speed", "system", "stop_sequences", "top_k", "thinking",
+    "suffix", "best_of", "echo",
+)
+
+
+@pytest.mark.parametrize("name", PROVIDER_PARAMS)
+def test_provider_parameters_pass(name: str) -> None:
+    assert not is_denied(name)
+
+
+@pytest.mark.parametrize("name", [
+    "custom_llm_provider", "api_base", "base_url", "api_key", "api_version", "extra_headers", "headers",
+    "user_config", "model_list", "litellm_params", "mock_response", "mock_testing_fallbacks", "fallbacks",
+    "aws_access_key_id", "vertex_credentials", "azure_ad_token", "organization", "input_cost_per_token",
+    "litellm_metadata", "langfuse_secret_key",
+])
+def test_steering_and_credential_parameters_are_refused_by_name(name: str) -> None:
+    verdict = judge(json.dumps({"model": "gpt-4o", name: "x"}).encode(), CAPS)
+    assert not isinstance(verdict, Accepted)
+    assert verdict.status == 400 and verdict.code == "param_not_allowed" and verdict.param == name
+    assert f"'{name}'" in verdict.message and json.loads(verdict.body())["error"]["param"] == name
+
+
+def test_credentials_hidden_in_metadata_are_refused() -> None:
+    verdict = judge(b'{"model": "m", "metadata": {"api_base": "http://evil"}}', CAPS)
+    assert not isinstance(verdict, Accepted) and verdict.param == "metadata.api_base"
+    assert isinstance(judge(b'{"model": "m", "metadata": {"user_id": "u-1", "tags": ["a"]}}', CAPS), Accepted)
+
+
+@pytest.mark.parametrize("raw", [b"[1, 2]", b'"text"', b"null", b"42", b"{not json", b"\xff\xfe"])
+def test_a_body_that_is_not_a_json_object_is_refused(raw: bytes) -> None:
+    verdict = judge(raw, CAPS)
+    assert not isinstance(verdict, Accepted) and verdict.status == 400 and verdict.code == "invalid_body"
+
+
+def test_untouched_bodies_are_forwarded_as_the_same_bytes() -> None:
+    raw = b'{"model": "gpt-4o", "stream": true, "timeout": 30, "num_retries": 1, "metadata": {"a": 1}}'
+    verdict = judge(raw, CAPS)
+    assert verdict == Accepted(model="gpt-4o", stream=True, body=None)
+
+
+def test_retries_and_timeouts_are_capped() -> None:
+    verdict = judge(b'{"model": "m", "num_retries": 1000, "timeout": 99999, "stream_timeout": 5}', CAPS)
+    assert isinstance(verdict, Accepted) and verdict.capped == ("num_retries", "timeout")
+    assert verdict.body is not None
+    assert json.loads(verdict.body) == {"model": "m", "num_retries": 2, "timeout": 600, "stream_timeout": 5}
+
+
+@pytest.mark.parametrize("body", [
+    {"num_retries": "many"}, {"timeout": -1}, {"max_retries": True}, {"request_timeout": "Infinity"},
+])
+def test_malformed_caps_are_refused(body: dict) -> None:
+    verdict = judge(json.dumps({"model": "m", **body}).encode(), CAPS)
+    assert not isinstance(verdict, Accepted) and verdict.code == "param_invalid" and verdict.param == next(iter(body))
