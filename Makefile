@@ -21,8 +21,8 @@ $(UV):
 	python3 -m venv .uv
 	.uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-# Bytecode compiled at install, as in the image: LiteLLM then boots on ~6 s of CPU instead of ~12 s
-# (bench/LEVERS.md), which every local container start and e2e case pays.
+# Bytecode compiled at install, as in the image: LiteLLM then boots on about half the CPU (bench/LEVERS.md,
+# rows 1-2), which every local container start and e2e case pays.
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	UV_COMPILE_BYTECODE=1 $(UV) sync --frozen
 	@touch $@
