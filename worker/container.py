@@ -19,6 +19,7 @@ from workers import DurableObject, Response
 
 import errors
 from container_adapter import CONTAINER_ORIGIN, CONTAINER_PORT, DurableStateStore, JsContainer
+from instances import INSTANCE_HEADER, is_warm_floor
 from js_interop import env_lookup, header, present
 from jsonlog import EventLog
 from lifecycle import ExitReason, State, idle_check
@@ -33,6 +34,8 @@ BOOT_GIVE_UP_MS = 300_000  # a boot not ready after 5 minutes is stopped and rep
 PROBE_INTERVAL_MS = 250
 STOP_GRACE_MS = 10_000  # SIGTERM, then destroy (LiteLLM exits in ~2 s)
 STATE_PATH = "/__gateway/state"  # asked by the edge for /health; the edge never forwards it from clients
+WARM_PATH = "/__gateway/warm"  # asked by the scheduled warm-up: boot now, answer the state
+NAME_KEY = "instance"  # storage: which instance this object is (for the warm floor, known to the alarm)
 
 
 class LiteLLMContainer(DurableObject):
@@ -40,6 +43,7 @@ class LiteLLMContainer(DurableObject):
         super().__init__(ctx, env)
         self._log = EventLog("info", "container")
         self._activity = Activity()
+        self._name: str | None = None
         container = getattr(ctx, "container", None)
         self._handle = JsContainer(container) if present(container) else None
         self._supervisor = None if self._handle is None else Supervisor(
@@ -49,7 +53,13 @@ class LiteLLMContainer(DurableObject):
         settings = Settings.from_lookup(env_lookup(self.env))
         self._log.set_level(settings.log_level)
         url = urlsplit(request.url)
+        await self._remember_name(header(request.js_object.headers, INSTANCE_HEADER))
         if url.path == STATE_PATH:
+            return json_response(await self._report(settings))
+        if url.path == WARM_PATH and self._supervisor is not None:
+            await self._supervisor.load()
+            await self._supervisor.ensure_ready(
+                self._timeouts(settings), lambda: container_env(env_lookup(self.env), settings.container_key))
             return json_response(await self._report(settings))
         request_id = request_id_for(header(request.js_object.headers, "x-request-id"))
         target = url.path + (f"?{url.query}" if url.query else "")
@@ -89,10 +99,21 @@ class LiteLLMContainer(DurableObject):
             return
         settings = Settings.from_lookup(env_lookup(self.env))
         next_check = idle_check(now_ms(), self._activity.last_ms, self._activity.inflight, settings.sleep_after_ms)
+        if self._name is None:
+            stored = await self.ctx.storage.get(NAME_KEY)
+            self._name = stored if isinstance(stored, str) else None
+        if next_check is None and is_warm_floor(self._name, settings.min_warm_instances):
+            next_check = now_ms() + settings.sleep_after_ms  # MIN_WARM_INSTANCES: this one stays up
         if next_check is None:
             await self._supervisor.stop(ExitReason.IDLE, STOP_GRACE_MS)
         else:
             await self.ctx.storage.setAlarm(next_check)
+
+    async def _remember_name(self, name: str | None) -> None:
+        """The edge names the instance on every call; the alarm, which has no request, needs it."""
+        if name and name != self._name:
+            self._name = name
+            await self.ctx.storage.put(NAME_KEY, name)
 
     async def _report(self, settings: Settings) -> dict[str, object]:
         if self._supervisor is None:

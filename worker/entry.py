@@ -19,10 +19,10 @@ from workers import Response, WorkerEntrypoint
 import errors
 from auth import key_matches, presented_key
 from body_limit import Declared, judge_declared_length
-from container import STATE_PATH, LiteLLMContainer
+from container import STATE_PATH, WARM_PATH, LiteLLMContainer
 from content_types import body_type_accepted, is_json
 from durations import format_duration_ms
-from instances import instance_names, pick_instance
+from instances import INSTANCE_HEADER, instance_names, pick_instance
 from js_interop import env_lookup, header, js_dict, js_response_of, present
 from jsonlog import EventLog
 from lifecycle import HEALTHY_STATES, State
@@ -117,7 +117,22 @@ class Default(WorkerEntrypoint):
         stub = namespace.get(namespace.idFromName(name))
         forwarded = _outgoing(incoming, request.url, path, target, method, body)
         forwarded.headers.set("x-request-id", request_id)
+        forwarded.headers.set(INSTANCE_HEADER, name)
         return Response(js_response_of(await stub.fetch(forwarded)))  # a workers.Response, on either SDK
+
+    async def scheduled(self, controller: Any, env: Any = None, ctx: Any = None) -> None:
+        """Cron Trigger (`triggers.crons`): boots every instance ahead of traffic, e.g. before working hours.
+
+        workerd passes env and ctx as None to a Python handler: the Worker's own `self.env` is used.
+        """
+        settings = Settings.from_lookup(env_lookup(self.env))
+        namespace = getattr(self.env, BINDING, None)
+        if namespace is None:
+            return
+        names = instance_names(settings.instances)
+        answers = await asyncio.gather(*(_ask(namespace, name, WARM_PATH) for name in names))
+        states = [json.loads(await answer.text()).get("state") for answer in answers]
+        EventLog(settings.log_level, "edge").emit("info", "warm_up", instances=len(names), states=states)
 
     async def _health(self, settings: Settings) -> dict[str, object]:
         """Never starts a container: the Durable Objects answer from what they know."""
@@ -125,8 +140,7 @@ class Default(WorkerEntrypoint):
         instances: list[dict[str, object]] = []
         if namespace is not None:
             names = instance_names(settings.instances)
-            answers = await asyncio.gather(*(
-                namespace.get(namespace.idFromName(name)).fetch(f"http://gateway{STATE_PATH}") for name in names))
+            answers = await asyncio.gather(*(_ask(namespace, name, STATE_PATH) for name in names))
             for name, answer in zip(names, answers, strict=True):
                 instances.append({"name": name, **json.loads(await answer.text())})
         healthy = namespace is not None and all(item.get("state") in HEALTHY_STATES for item in instances)
@@ -144,6 +158,12 @@ class Default(WorkerEntrypoint):
                 "container_instances": settings.instances,
             },
         }
+
+
+def _ask(namespace: Any, name: str, path: str) -> Any:
+    """An internal call to one instance's Durable Object (never reachable from a client's path)."""
+    request = js.Request.new(f"http://gateway{path}", js_dict({"headers": {INSTANCE_HEADER: name}}))
+    return namespace.get(namespace.idFromName(name)).fetch(request)  # a JS Request: same call on both SDKs
 
 
 def _outgoing(incoming: Any, url: str, path: str, target: str, method: str, body: Any) -> Any:

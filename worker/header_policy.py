@@ -26,7 +26,7 @@ _DROPPED_REQUEST = HOP_BY_HOP | {
     "forwarded", "x-real-ip", "true-client-ip", "x-client-ip", _CALLER_ADDRESS,
 }
 # x-litellm-* steer LiteLLM itself (x-litellm-num-retries, x-litellm-timeout, x-litellm-api-key, …).
-_DROPPED_REQUEST_PREFIXES = ("x-forwarded-", "x-litellm-")
+_DROPPED_REQUEST_PREFIXES = ("x-forwarded-", "x-litellm-", "x-gateway-")  # x-gateway-*: edge -> DO only
 
 # LiteLLM's x-litellm-* headers reveal upstream URLs, model names and versions; these are the
 # ones that say nothing about the inside and help clients correlate calls.

@@ -12,6 +12,7 @@ import itertools
 from request_ids import sanitize_request_id
 
 INSTANCE_PREFIX = "litellm-"
+INSTANCE_HEADER = "x-gateway-instance"  # set by the edge on every call to an instance (never by a client)
 
 _spread = itertools.count()
 
@@ -31,3 +32,10 @@ def pick_instance(count: int, affinity_key: str | None) -> str:
     else:
         index = next(_spread) % count
     return f"{INSTANCE_PREFIX}{index}"
+
+
+def is_warm_floor(name: str | None, min_warm: int) -> bool:
+    """True for the instances MIN_WARM_INSTANCES keeps running: the first `min_warm` by index."""
+    if not name or not name.startswith(INSTANCE_PREFIX) or not name[len(INSTANCE_PREFIX):].isdigit():
+        return False
+    return int(name[len(INSTANCE_PREFIX):]) < min_warm

@@ -12,12 +12,8 @@ from errors import Dialect, GatewayError
 from js_interop import js_dict, js_response_of, present
 
 
-def json_response(data: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(data),
-        status=status,
-        headers={"content-type": "application/json", **(headers or {})},
-    )
+def json_response(data: object, status: int = 200) -> Response:
+    return Response(json.dumps(data), status=status, headers={"content-type": "application/json"})
 
 
 def error_response(error: GatewayError, request_id: str, dialect: Dialect = Dialect.OPENAI) -> Response:

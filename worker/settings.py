@@ -50,6 +50,7 @@ class Settings:
     log_level: str
     cors: CorsPolicy
     instances: int
+    min_warm_instances: int  # instances never idle-stopped (litellm-0 .. litellm-(N-1))
     upstream_url: str | None  # an existing LiteLLM to front when no container is bound
     upstream_key: str  # its master key (LITELLM_UPSTREAM_KEY, else LITELLM_MASTER_KEY)
     problems: tuple[str, ...] = field(default=())  # invalid vars replaced by defaults, for one warning
@@ -94,6 +95,7 @@ class Settings:
             log_level=(lookup("LOG_LEVEL") or "info").lower(),
             cors=CorsPolicy.parse(lookup("CORS_ALLOWED_ORIGINS")),
             instances=whole_number("CONTAINER_INSTANCES", 1),
+            min_warm_instances=whole_number("MIN_WARM_INSTANCES", 0, minimum=0),
             upstream_url=upstream,
             upstream_key=lookup("LITELLM_UPSTREAM_KEY") or key or DEFAULT_MASTER_KEY,
             problems=tuple(problems),
