@@ -251,8 +251,9 @@ def render(results: dict[str, Any], say: Callable[[str], None] = print) -> None:
     say("")
     say(table(results))
     say("")
-    say(cold_table(results["cold_start"]))
-    say("")
+    if not results.get("remote"):  # a gateway the bench did not start has no cold start it saw
+        say(cold_table(results["cold_start"]))
+        say("")
     if results.get("paced"):
         say(paced_table(results["paced"]))
         say("")
