@@ -14,7 +14,7 @@ import yaml
 from tests.e2e.conftest import launch
 from tests.fakes.litellm_config import DUMMY_ANTHROPIC_KEY, render_test_config
 from tests.harness import FakeProvider, Gateway, free_port
-from tests.harness.suite import REMOTE_URL, fake_provider, remote_gateway
+from tests.harness.suite import fake_provider, warm_gateway
 
 # Added to the e2e models: an Anthropic-native deployment whose provider always answers 429 + Retry-After.
 ANTHROPIC_LIMITED = "claude-limited"
@@ -42,21 +42,14 @@ def page_origin() -> str:
 @pytest.fixture(scope="session")
 def sdk_gateway(clients_fake: FakeProvider | None, page_origin: str,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    if REMOTE_URL:
-        remote = remote_gateway()
-        yield remote
-        remote.stop()
-        return
-    assert clients_fake is not None
-    config: Path = tmp_path_factory.mktemp("clients") / "litellm_clients_config.yaml"
-    config.write_text(clients_config(clients_fake.url))
-    local = launch(config, env={"CORS_ALLOWED_ORIGINS": page_origin})
-    try:
-        warm = local.chat("gpt-4o-mini", "warm-up")
-        assert warm.status_code == 200, warm.text
-        yield local
-    finally:
-        local.stop()
+    def start() -> Gateway:
+        assert clients_fake is not None
+        config: Path = tmp_path_factory.mktemp("clients") / "litellm_clients_config.yaml"
+        config.write_text(clients_config(clients_fake.url))
+        return launch(config, env={"CORS_ALLOWED_ORIGINS": page_origin})
+
+    with warm_gateway(start) as gateway:
+        yield gateway
 
 
 @pytest.fixture

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.clients.conftest import ANTHROPIC_LIMITED, REMOTE_URL, clients_config
+from tests.clients.conftest import ANTHROPIC_LIMITED, clients_config
 from tests.fakes.fake_provider import RETRY_AFTER_SECONDS
 from tests.fakes.litellm_config import container_test_env
 from tests.harness import FakeProvider, LiteLLMDirect
+from tests.harness.suite import REMOTE_URL
 
 pytestmark = pytest.mark.skipif(bool(REMOTE_URL), reason="starts LiteLLM locally")
 KEY = "sk-quirks-7f3a9c1e5b"

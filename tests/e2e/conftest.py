@@ -12,7 +12,7 @@ import pytest
 
 from tests.fakes.litellm_config import container_test_env, render_test_config
 from tests.harness import FakeProvider, Gateway, start_gateway
-from tests.harness.suite import REMOTE_URL, fake_provider, remote_gateway
+from tests.harness.suite import REMOTE_URL, fake_provider, warm_gateway
 
 E2E_KEY = "sk-e2e-client-key-4c1d2b"  # what clients present; the container gets a derived key
 
@@ -49,18 +49,8 @@ def launch(litellm_config: Path | None, **kwargs: object) -> Gateway:
 @pytest.fixture(scope="session")
 def gateway(litellm_config: Path | None) -> Iterator[Gateway]:
     """The shared gateway, warmed: LiteLLM has booted and answered once."""
-    if REMOTE_URL:
-        remote = remote_gateway()
-        yield remote
-        remote.stop()
-        return
-    local = launch(litellm_config)
-    try:
-        warm = local.chat("gpt-4o-mini", "warm-up")
-        assert warm.status_code == 200, warm.text
-        yield local
-    finally:
-        local.stop()
+    with warm_gateway(lambda: launch(litellm_config)) as gateway:
+        yield gateway
 
 
 @pytest.fixture

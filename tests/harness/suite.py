@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from tests.fakes.provider_process import FakeProvider
 from tests.harness.runtime import Gateway
@@ -30,3 +30,16 @@ def fake_provider(chunks: int) -> Iterator[FakeProvider | None]:
         return
     with FakeProvider.start(chunks=chunks) as provider:
         yield provider
+
+
+@contextlib.contextmanager
+def warm_gateway(launch: Callable[[], Gateway]) -> Iterator[Gateway]:
+    """GATEWAY_URL's gateway, or the one `launch()` starts, warmed: LiteLLM has booted and answered once."""
+    gateway = remote_gateway() if REMOTE_URL else launch()
+    try:
+        if gateway.local:
+            warm = gateway.chat("gpt-4o-mini", "warm-up")
+            assert warm.status_code == 200, warm.text
+        yield gateway
+    finally:
+        gateway.stop()
