@@ -71,7 +71,8 @@ def test_boot_slower_than_ready_timeout_is_503_then_success(litellm_config: Path
         first = gateway.chat("gpt-4o-mini", "too early")
         assert first.status_code == 503, first.text
         assert openai_error(first)["code"] == "container_starting"
-        assert 1 <= int(first.headers["retry-after"]) <= 30
+        # A first boot has no measured boot time: a short hint, so a retrying SDK lands near readiness.
+        assert 1 <= int(first.headers["retry-after"]) <= 5
         assert time.monotonic() - started < 5, "the 503 must come after READY_TIMEOUT, not after the boot"
         assert gateway.health()["container"]["state"] == "starting"
         ok = wait_for(lambda: (r := gateway.chat("gpt-4o-mini", "now?")).status_code == 200 and r, 90, 1)
