@@ -9,10 +9,11 @@ VENV := .venv
 PORT ?= 8787
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install redis chromium dev test lint unit local-test e2e bench deploy container-requirements clean
+.PHONY: help install redis chromium dev dev-reset test lint unit local-test e2e bench deploy container-requirements clean
 
 help:
 	@echo "make dev     - run the gateway on http://127.0.0.1:$(PORT) (demo model, no keys, no internet)"
+	@echo "make dev-reset - the same, with Durable Object storage (keys, usage) emptied first"
 	@echo "make test    - lint + unit + local runtime + end-to-end suites"
 	@echo "make bench   - measure the gateway's overhead against LiteLLM direct"
 	@echo "make deploy  - wrangler deploy (needs CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID)"
@@ -45,8 +46,15 @@ chromium:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
 	  { echo "make: install chromium (apt-get install -y chromium) to run the browser tests" >&2; [ "$$(id -u)" != 0 ]; }
 
+# Durable Object storage (keys, usage) survives restarts of make dev here, as wrangler dev keeps it in
+# .wrangler/state; `make dev-reset` starts from empty storage. Tests never use it (in-memory storage).
+DEV_STATE := .wrangler/local-state
+
 dev: install
-	DEMO_MODELS=$${DEMO_MODELS:-true} PORT=$(PORT) node local/cli.mjs
+	DEMO_MODELS=$${DEMO_MODELS:-true} PORT=$(PORT) node local/cli.mjs --state-dir $(DEV_STATE)
+
+dev-reset: install
+	DEMO_MODELS=$${DEMO_MODELS:-true} PORT=$(PORT) node local/cli.mjs --state-dir $(DEV_STATE) --reset-state
 
 lint: install
 	$(VENV)/bin/ruff check .

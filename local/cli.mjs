@@ -3,15 +3,19 @@
 // worker in Pyodide, wires Durable Object namespaces and local Containers, serves HTTP.
 //
 //   node local/cli.mjs [--port N] [--host H] [--no-containers] [--control] [--test-scheduled]
+//                      [--state-dir DIR [--reset-state]]
 //                      [--litellm-config FILE] [--container-env KEY=VALUE ...]
 //   node local/cli.mjs --print-container-base-env [--litellm-config FILE] [--container-env KEY=VALUE ...]
 //
 // --test-scheduled (implied by --control) serves GET /cdn-cgi/handler/scheduled?cron=... to loopback
 // clients, which runs the worker's scheduled() handler, as `wrangler dev --test-scheduled` does.
+// --state-dir keeps each Durable Object's storage (key-value and SQL) in DIR/do/ across restarts, as
+// `wrangler dev` does in .wrangler/state; --reset-state empties DIR/do/ first. Without --state-dir
+// storage lives in memory and is gone at exit (what the test suites want: nothing shared, nothing left).
 // PORT is read from the environment too (default 8787). Prints "Ready on http://HOST:PORT" once serving.
 // --print-container-base-env prints, as one JSON object, the env every local container gets besides
 // what its Durable Object passes to start() (the bench gives LiteLLM direct the very same), then exits.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -43,6 +47,8 @@ function parseOptions(argv) {
       "no-containers": { type: "boolean", default: false },
       control: { type: "boolean", default: false },
       "test-scheduled": { type: "boolean", default: false },
+      "state-dir": { type: "string" },
+      "reset-state": { type: "boolean", default: false },
       "litellm-config": { type: "string" },
       "container-env": { type: "string", multiple: true, default: [] },
       "print-container-base-env": { type: "boolean", default: false },
@@ -55,6 +61,7 @@ function parseOptions(argv) {
     if (at < 1) throw new Error(`--container-env wants KEY=VALUE, got ${pair}`);
     return [pair.slice(0, at), pair.slice(at + 1)];
   }));
+  if (values["reset-state"] && !values["state-dir"]) throw new Error("--reset-state needs --state-dir");
   if (values["litellm-config"]) containerEnv.LITELLM_CONFIG = path.resolve(values["litellm-config"]);
   return {
     port,
@@ -62,6 +69,9 @@ function parseOptions(argv) {
     containers: !values["no-containers"],
     control: values.control,
     testScheduled: values.control || values["test-scheduled"],
+    // Only a folder of our own inside DIR is ever written or wiped.
+    doStateDir: values["state-dir"] ? path.resolve(values["state-dir"], "do") : null,
+    resetState: values["reset-state"],
     containerBaseEnv: { ...CONTAINER_BASE_ENV, ...containerEnv },
     printContainerBaseEnv: values["print-container-base-env"],
   };
@@ -86,20 +96,27 @@ async function main() {
     dotVarsText: existsSync(dotVarsPath) ? readFileSync(dotVarsPath, "utf8") : null,
   });
 
+  if (options.resetState) rmSync(options.doStateDir, { recursive: true, force: true });
+  const sqliteClasses = new Set(project.sqliteClasses);
   const env = { ...vars };
   const pending = new Set();
   const waitUntil = (promise) => {
     pending.add(promise);
     promise.catch((err) => log(`waitUntil rejected: ${err?.message ?? err}`)).finally(() => pending.delete(promise));
   };
-  let worker = null; // set below: namespaces are created before the module they call into is loaded
+  // Set below: namespaces are created before the module they call into is loaded.
+  let worker = null;
+  /** @type {Map<string, any>} one constructor per bound class, checked at start */
+  const factories = new Map();
   const containerClasses = new Set(project.containers.map((c) => c.className));
   for (const { name, className } of project.durableObjects) {
     env[name] = new DurableObjectNamespace({
       className,
       env,
       log,
-      createInstance: (state, doEnv) => worker.durableObjectFactory(className)(state, doEnv),
+      stateDir: options.doStateDir,
+      sqlite: sqliteClasses.has(className),
+      createInstance: (state, doEnv) => factories.get(className)(state, doEnv),
       containerFactory: (hex, instanceName) => {
         if (!options.containers || !containerClasses.has(className)) return undefined;
         return new LocalContainer({
@@ -115,6 +132,8 @@ async function main() {
   }
 
   worker = await loadWorker({ root: ROOT, main: project.main, env, waitUntil, log });
+  // Every class bound in wrangler.jsonc must be exported by the main module: fail now, not at first use.
+  for (const { className } of project.durableObjects) factories.set(className, worker.durableObjectFactory(className));
   const ctx = () => ({ waitUntil, passThroughOnException() {}, props: {} });
   const control = chainHandlers([
     options.control && createControl({ listContainers, killContainer, listInstances }),
@@ -142,7 +161,8 @@ async function main() {
   process.on("SIGTERM", () => shutdown("SIGTERM"));
 
   const secs = ((performance.now() - started) / 1000).toFixed(2);
-  log(`containers: ${options.containers ? "local processes" : "off (ctx.container is undefined)"}; started in ${secs}s`);
+  log(`containers: ${options.containers ? "local processes" : "off (ctx.container is undefined)"}; ` +
+    `Durable Object storage: ${options.doStateDir ?? "in memory"}; started in ${secs}s`);
   log(`Ready on http://${options.host}:${server.port}`);
 }
 

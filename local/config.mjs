@@ -149,6 +149,7 @@ export function isSecretName(name, containerNames = new Set()) {
  *   durableObjects: {name: string, className: string}[],
  *   containerEnvNames: string[],
  *   crons: string[],
+ *   sqliteClasses: string[],
  *   containers: {className: string, image: string, maxInstances: number | undefined, instanceType: string | undefined}[],
  *   raw: any,
  * }} Project
@@ -179,6 +180,8 @@ export function loadProject(rootDir) {
       name: b.name,
       className: b.class_name,
     })),
+    // Durable Object classes with SQLite storage (`ctx.storage.sql`): every migration's new_sqlite_classes.
+    sqliteClasses: (raw.migrations ?? []).flatMap((m) => m.new_sqlite_classes ?? []),
     crons: Array.isArray(raw.triggers?.crons) ? raw.triggers.crons.map(String) : [],
     // Only a project with containers needs the list (and then it must exist).
     containerEnvNames: raw.containers?.length ? containerEnvNames(path.dirname(path.resolve(root, raw.main))) : [],

@@ -1,6 +1,13 @@
-// In-memory Durable Object storage: the key-value API and alarms. Values are structured-cloned on the
-// way in and out, as workerd serialises them, so code that mutates a value after put() (or mutates
-// what get() returned) behaves as it will in production.
+// Durable Object storage on SQLite, as workerd keeps it for SQLite-backed classes: the key-value API
+// (get/put/delete) in the runtime's own table `_cf_KV`, `sql` for the object's own tables, and
+// `transactionSync`. Values are serialised the way workerd serialises them (V8's structured clone), so
+// code that mutates a value after put() (or what get() returned) behaves as it will in production.
+// One database per object: a file under the state folder, or in memory (lost on exit) without one.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { deserialize, serialize } from 'node:v8';
+import Database from 'better-sqlite3';
+import { SqlStorage } from './do_sql.mjs';
 
 /** setTimeout's ceiling; longer alarms are re-armed in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -11,19 +18,60 @@ function checkKey(key) {
   return key;
 }
 
+/**
+ * Open (creating) one object's database: `file` null means in memory.
+ * @param {string | null} file
+ * @returns {import('better-sqlite3').Database}
+ */
+export function openDatabase(file) {
+  if (file !== null) mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file ?? ':memory:');
+  if (file !== null) {
+    db.pragma('journal_mode = WAL'); // durable at each commit against a crash of the runtime
+    db.pragma('synchronous = NORMAL');
+  }
+  db.exec('CREATE TABLE IF NOT EXISTS _cf_KV (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID');
+  return db;
+}
+
 export class DurableObjectStorage {
   /**
    * @param {{ onAlarm?: (info: {retryCount: number, isRetry: boolean}) => Promise<void>, log?: (msg: string) => void }} [opts]
    */
-  constructor({ onAlarm = async () => {}, log = () => {} } = {}) {
-    /** @type {Map<string, any>} */
-    this._data = new Map();
+  constructor({ db = openDatabase(null), sql = true, onAlarm = async () => {}, log = () => {} } = {}) {
+    this._db = db;
+    this._sql = sql ? new SqlStorage(db) : null;
+    this._kvGet = db.prepare('SELECT value FROM _cf_KV WHERE key = ?').pluck();
+    this._kvPut = db.prepare('INSERT OR REPLACE INTO _cf_KV (key, value) VALUES (?, ?)');
+    this._kvDelete = db.prepare('DELETE FROM _cf_KV WHERE key = ?');
     /** @type {number | null} */
     this._alarm = null;
     this._timer = null;
     this._alarmRunning = false;
     this._onAlarm = onAlarm;
     this._log = log;
+  }
+
+  /** The object's SQL database; only classes listed in a migration's `new_sqlite_classes` have one. */
+  get sql() {
+    if (this._sql === null) throw new Error('SQL is not enabled for this Durable Object class: list it in new_sqlite_classes');
+    return this._sql;
+  }
+
+  /**
+   * Run fn inside a transaction (a savepoint when nested): committed when it returns, rolled back
+   * when it throws (and the error re-thrown). fn must be synchronous, as in workerd: what an async
+   * function does after its first await is not part of the transaction.
+   * @template T @param {() => T} fn @returns {T}
+   */
+  transactionSync(fn) {
+    if (typeof fn !== 'function') throw new TypeError('transactionSync() needs a function');
+    return this._db.transaction(() => fn())();
+  }
+
+  _read(key) {
+    const bytes = this._kvGet.get(key);
+    return bytes === undefined ? undefined : deserialize(bytes);
   }
 
   /**
@@ -34,29 +82,31 @@ export class DurableObjectStorage {
     if (Array.isArray(keys)) {
       const out = new Map();
       for (const k of [...keys].map(checkKey).sort()) {
-        if (this._data.has(k)) out.set(k, structuredClone(this._data.get(k)));
+        const value = this._read(k);
+        if (value !== undefined) out.set(k, value);
       }
       return out;
     }
-    checkKey(keys);
-    return this._data.has(keys) ? structuredClone(this._data.get(keys)) : undefined;
+    return this._read(checkKey(keys));
   }
 
   /**
-   * put(key, value) or put({key: value, ...}).
+   * put(key, value) or put({key: value, ...}); several entries are written atomically.
    * @param {string | Record<string, any>} keyOrEntries
    * @param {any} [value]
    * @returns {Promise<void>}
    */
   async put(keyOrEntries, value) {
     if (typeof keyOrEntries === 'string') {
-      this._data.set(keyOrEntries, structuredClone(value));
+      this._kvPut.run(keyOrEntries, serialize(value));
       return;
     }
     if (!keyOrEntries || typeof keyOrEntries !== 'object') throw new TypeError('put() needs a key or an object of entries');
-    // Clone everything first: a value that cannot be cloned must leave storage untouched.
-    const cloned = Object.entries(keyOrEntries).map(([k, v]) => [k, structuredClone(v)]);
-    for (const [k, v] of cloned) this._data.set(k, v);
+    // Serialise everything first: a value that cannot be cloned must leave storage untouched.
+    const entries = Object.entries(keyOrEntries).map(([k, v]) => [k, serialize(v)]);
+    this._db.transaction(() => {
+      for (const [k, bytes] of entries) this._kvPut.run(k, bytes);
+    })();
   }
 
   /**
@@ -65,11 +115,10 @@ export class DurableObjectStorage {
    */
   async delete(keys) {
     if (Array.isArray(keys)) {
-      let n = 0;
-      for (const k of keys) if (this._data.delete(checkKey(k))) n++;
-      return n;
+      const checked = keys.map(checkKey);
+      return this._db.transaction(() => checked.reduce((n, k) => n + this._kvDelete.run(k).changes, 0))();
     }
-    return this._data.delete(checkKey(keys));
+    return this._kvDelete.run(checkKey(keys)).changes > 0;
   }
 
   /** @param {number | Date} scheduledTime epoch ms or a Date */

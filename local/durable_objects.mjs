@@ -1,7 +1,8 @@
 // Durable Objects as workerd shapes them, in memory: namespace binding -> id -> stub -> the one live
 // instance per id. Class names matter: the Python SDK recognises bindings by `constructor.name`.
 import { createHash } from 'node:crypto';
-import { DurableObjectStorage } from './do_storage.mjs';
+import path from 'node:path';
+import { DurableObjectStorage, openDatabase } from './do_storage.mjs';
 
 export { DurableObjectStorage };
 
@@ -77,11 +78,16 @@ export class DurableObjectNamespace {
    *   createInstance: (state: DurableObjectState, env: any) => any,
    *   env: any,
    *   containerFactory?: (idString: string) => any,
+   *   stateDir?: string | null, sqlite?: boolean,
    *   log?: (msg: string) => void }} opts
+   *   stateDir: each object's database is `<stateDir>/<className>/<id>.sqlite` (kept across restarts);
+   *   null keeps it in memory. sqlite: the class is SQLite-backed (has `ctx.storage.sql`).
    *   createInstance returns (or resolves to) `{ fetch(request): Promise<Response>, alarm?(info): Promise<void> }`.
    */
-  constructor({ className, createInstance, env, containerFactory, log = (m) => console.error(m) }) {
+  constructor({ className, createInstance, env, containerFactory, stateDir = null, sqlite = true, log = (m) => console.error(m) }) {
     this._className = className;
+    this._stateDir = stateDir;
+    this._sqlite = sqlite;
     this._createInstance = createInstance;
     this._env = env;
     this._containerFactory = containerFactory;
@@ -116,7 +122,10 @@ export class DurableObjectNamespace {
     const hex = id.toString();
     let slot = this._slots.get(hex);
     if (!slot) {
+      const file = this._stateDir === null ? null : path.join(this._stateDir, this._className, `${hex}.sqlite`);
       const storage = new DurableObjectStorage({
+        db: openDatabase(file),
+        sql: this._sqlite,
         onAlarm: (info) => this._deliverAlarm(hex, info),
         log: (m) => this._log(`${hex.slice(0, 8)}: ${m}`),
       });
