@@ -17,6 +17,7 @@ from pyodide.ffi import JsException, to_js
 from workers import Response, WorkerEntrypoint
 
 import errors
+import key_gate
 from auth import key_matches, presented_key
 from body_limit import Declared, judge_declared_length
 from container import STATE_PATH, WARM_PATH, LiteLLMContainer
@@ -25,15 +26,18 @@ from durations import format_duration_ms
 from instances import INSTANCE_HEADER, instance_names, pick_instance
 from js_interop import env_lookup, header, js_dict, js_response_of, present
 from jsonlog import EventLog
+from key_gate import KeyGate, refusal_error
+from keys.admin import is_admin_path
+from keys.objects import KeyDirectory, VirtualKey
 from lifecycle import HEALTHY_STATES, State
 from request_ids import request_id_for
 from request_policy import Caps, judge
 from responses import error_response, json_response, with_headers, without_body
-from routing import Route, classify, dialect_for, upstream_path
+from routing import USAGE_CHUNK_PATHS, Route, classify, dialect_for, model_in_path, upstream_path
 from settings import VERSION, Settings
 from streams import read_bounded
 
-__all__ = ["Default", "LiteLLMContainer"]
+__all__ = ["Default", "KeyDirectory", "LiteLLMContainer", "VirtualKey"]
 
 BINDING = "LITELLM_CONTAINER"
 _warned: set[str] = set()  # configuration warnings, logged once per isolate
@@ -70,6 +74,8 @@ class Default(WorkerEntrypoint):
         if route is Route.HEALTH:
             return json_response(await self._health(settings))
         dialect = dialect_for(path)
+        if route is Route.NOT_FOUND and is_admin_path(path):
+            return await self._admin(request, method, path, settings, request_id)
         if route is Route.NOT_FOUND:
             return error_response(errors.not_found(path), request_id, dialect)
         if route is Route.METHOD_NOT_ALLOWED:
@@ -87,9 +93,10 @@ class Default(WorkerEntrypoint):
                        method: str) -> Response:
         incoming = request.js_object
         dialect = dialect_for(path)
-        key = presented_key(header(incoming.headers, "authorization"), header(incoming.headers, "x-api-key"),
-                            header(incoming.headers, "api-key"))
-        if not key_matches(key, settings.master_key):
+        key = _key_of(incoming.headers)
+        is_master = key_matches(key, settings.master_key)
+        keys = KeyGate(self.env, self.ctx) if key_gate.available(self.env) else None
+        if not is_master and (keys is None or key is None):
             return error_response(errors.invalid_api_key(), request_id, dialect)
         declared = judge_declared_length(header(incoming.headers, "content-length"), settings.max_request_bytes)
         if declared is Declared.TOO_LARGE:
@@ -101,14 +108,23 @@ class Default(WorkerEntrypoint):
         if not body_type_accepted(method, target, header(incoming.headers, "content-type"), has_body):
             return error_response(errors.unsupported_media_type("application/json"), request_id, dialect)
         body = None  # None: the client's body moves on as a stream
+        model, added_usage = model_in_path(path), False
         if method == "POST" and has_body and is_json(header(incoming.headers, "content-type")):
             buffer = await read_bounded(incoming.body, settings.max_request_bytes)
             if buffer is None:
                 return error_response(errors.request_too_large(settings.max_request_bytes), request_id, dialect)
-            verdict = judge(buffer.to_bytes(), Caps(settings.max_num_retries, settings.max_request_seconds))
+            verdict = judge(buffer.to_bytes(), Caps(settings.max_num_retries, settings.max_request_seconds),
+                            ask_usage=keys is not None and target in USAGE_CHUNK_PATHS)
             if isinstance(verdict, errors.GatewayError):
                 return error_response(verdict, request_id, dialect)
-            body = buffer if verdict.body is None else to_js(verdict.body)  # the same bytes, unless capped
+            body = buffer if verdict.body is None else to_js(verdict.body)  # the same bytes, unless changed
+            model, added_usage = verdict.model or model, verdict.added_usage
+        admission = None
+        if keys is not None and not is_master:
+            admission = await keys.admit(key, model)
+            if admission.refusal is not None:
+                refused = error_response(refusal_error(admission.refusal, model), request_id, dialect)
+                return with_headers(refused, admission.headers)
         namespace = getattr(self.env, BINDING, None)
         if namespace is None:
             return error_response(errors.container_unbound(), request_id, dialect)
@@ -118,7 +134,26 @@ class Default(WorkerEntrypoint):
         forwarded = _outgoing(incoming, request.url, path, target, method, body)
         forwarded.headers.set("x-request-id", request_id)
         forwarded.headers.set(INSTANCE_HEADER, name)
-        return Response(js_response_of(await stub.fetch(forwarded)))  # a workers.Response, on either SDK
+        response = await stub.fetch(forwarded)
+        if keys is None:
+            return Response(js_response_of(response))  # a workers.Response, on either SDK
+        return await keys.meter(response, None if is_master else key, admission, model, added_usage, target)
+
+    async def _admin(self, request: Any, method: str, path: str, settings: Settings, request_id: str) -> Response:
+        """LiteLLM's key API (/key/*, /spend/report), answered at the edge: never forwarded to LiteLLM."""
+        incoming = request.js_object
+        key = _key_of(incoming.headers)
+        is_master = key_matches(key, settings.master_key)
+        if not key_gate.available(self.env) or (not is_master and key is None):
+            return error_response(errors.invalid_api_key(), request_id)
+        body = None
+        if method == "POST" and present(incoming.body):
+            buffer = await read_bounded(incoming.body, settings.max_request_bytes)
+            if buffer is None:
+                return error_response(errors.request_too_large(settings.max_request_bytes), request_id)
+            body = buffer.to_bytes()
+        query = urlsplit(request.url).query
+        return await KeyGate(self.env, self.ctx).admin(method, path, query, body, key, is_master)
 
     async def scheduled(self, controller: Any, env: Any = None, ctx: Any = None) -> None:
         """Cron Trigger (`triggers.crons`): boots every instance ahead of traffic, e.g. before working hours.
@@ -158,6 +193,10 @@ class Default(WorkerEntrypoint):
                 "container_instances": settings.instances,
             },
         }
+
+
+def _key_of(headers: Any) -> str | None:
+    return presented_key(header(headers, "authorization"), header(headers, "x-api-key"), header(headers, "api-key"))
 
 
 def _ask(namespace: Any, name: str, path: str) -> Any:

@@ -78,6 +78,31 @@ def invalid_api_key() -> GatewayError:
         "invalid_api_key")
 
 
+def key_blocked() -> GatewayError:
+    return _client_error(401, "This API key is blocked.", "key_blocked")
+
+
+def key_expired() -> GatewayError:
+    return _client_error(401, "This API key has expired.", "key_expired")
+
+
+def model_not_allowed(model: str) -> GatewayError:
+    """Names the model asked for, never the ones the key may use."""
+    return GatewayError(403, f"This API key is not allowed to use the model '{model[:200]}'.",
+                        "invalid_request_error", "model_not_allowed", param="model")
+
+
+def rate_limit_exceeded(message: str, kind: str, retry_after_s: int | None) -> GatewayError:
+    """A virtual key over rpm_limit, tpm_limit or max_parallel_requests; `kind` is OpenAI's type
+    (`requests` or `tokens`)."""
+    return GatewayError(429, message, kind, "rate_limit_exceeded", retry_after_s=retry_after_s)
+
+
+def insufficient_quota(message: str, retry_after_s: int | None) -> GatewayError:
+    """A virtual key over max_budget: OpenAI's convention for exhausted quota (its SDKs raise RateLimitError)."""
+    return GatewayError(429, message, "insufficient_quota", "insufficient_quota", retry_after_s=retry_after_s)
+
+
 def not_found(path: str) -> GatewayError:
     return _client_error(404, f"No route for {path[:200]}", "not_found")
 

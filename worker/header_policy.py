@@ -30,7 +30,9 @@ _DROPPED_REQUEST_PREFIXES = ("x-forwarded-", "x-litellm-", "x-gateway-")  # x-ga
 
 # LiteLLM's x-litellm-* headers reveal upstream URLs, model names and versions; these are the
 # ones that say nothing about the inside and help clients correlate calls.
-_KEPT_LITELLM = frozenset({"x-litellm-call-id", "x-litellm-attempted-retries", "x-litellm-attempted-fallbacks"})
+# x-litellm-response-cost is also what the edge books a virtual key's spend from.
+_KEPT_LITELLM = frozenset({"x-litellm-call-id", "x-litellm-attempted-retries", "x-litellm-attempted-fallbacks",
+                           "x-litellm-response-cost"})
 
 
 def forwarded_request_headers(

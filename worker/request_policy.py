@@ -48,6 +48,7 @@ class Accepted:
     stream: bool
     body: bytes | None = None
     capped: tuple[str, ...] = field(default=())
+    added_usage: bool = False  # stream_options.include_usage was set for metering: strip that chunk again
 
 
 def is_denied(name: str) -> bool:
@@ -56,8 +57,12 @@ def is_denied(name: str) -> bool:
     return name in LITELLM_OWN_PARAMS or name in EXTRA_DENIED_PARAMS or name.startswith(DENIED_PREFIXES)
 
 
-def judge(raw: bytes, caps: Caps) -> Accepted | errors.GatewayError:
-    """The verdict on one JSON request body: refused (400 naming the field), or accepted with caps applied."""
+def judge(raw: bytes, caps: Caps, ask_usage: bool = False) -> Accepted | errors.GatewayError:
+    """The verdict on one JSON request body: refused (400 naming the field), or accepted with caps applied.
+
+    `ask_usage` (OpenAI streams that are metered): a stream that does not ask for its usage chunk gets
+    `stream_options.include_usage` set, and `added_usage` tells the caller to remove that chunk again.
+    """
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -88,9 +93,15 @@ def judge(raw: bytes, caps: Caps) -> Accepted | errors.GatewayError:
                 data[name] = limit
                 capped.append(name)
     model = data.get("model")
+    stream = data.get("stream") is True
+    options = data.get("stream_options")
+    added_usage = ask_usage and stream and not (isinstance(options, dict) and options.get("include_usage") is True)
+    if added_usage:
+        data["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
     return Accepted(
         model=model if isinstance(model, str) else None,
-        stream=data.get("stream") is True,
-        body=json.dumps(data).encode() if capped else None,
+        stream=stream,
+        body=json.dumps(data).encode() if capped or added_usage else None,
         capped=tuple(capped),
+        added_usage=added_usage,
     )

@@ -92,6 +92,15 @@ def upstream_path(path: str) -> str:
     return API_PREFIX + api_path  # no trailing slash: LiteLLM would redirect to its own origin
 
 
+# OpenAI streams whose usage comes as a last chunk when `stream_options.include_usage` is set.
+USAGE_CHUNK_PATHS = ("/v1/chat/completions", "/v1/completions")
+
+
+def model_in_path(path: str) -> str | None:
+    """The model an Azure deployment route names (`/openai/deployments/{model}/…`); None elsewhere."""
+    return path.split("/")[3] if is_azure_path(path) else None
+
+
 def dialect_for(path: str) -> Dialect:
     """Anthropic for the Messages API (`/v1/messages*`, `/messages*`), OpenAI for everything else."""
     api_path = _api_path(path)

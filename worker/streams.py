@@ -101,3 +101,39 @@ def relay(body: Any, on_chunk: Callable[[], None] | None, on_end: Callable[[bool
 
     background(pump())
     return pipe.readable
+
+
+def metered(body: Any, feed: Callable[[bytes], bytes | None], flush: Callable[[], bytes],
+            on_end: Callable[[bool], None]) -> Any:
+    """The bytes of `body`, each chunk shown to `feed` on its way (never held); `feed` returns None to pass
+    the chunk as is, or the bytes to send instead. `flush` gives what is left at the end, and
+    `on_end(failed)` runs once the body is over (failed: it ended early, either side)."""
+
+    def transform(chunk: Any, controller: Any) -> None:
+        out = feed(chunk.to_bytes())
+        if out is None:
+            controller.enqueue(chunk)
+        elif out:
+            controller.enqueue(to_js(out))
+
+    def at_end(controller: Any) -> None:
+        tail = flush()
+        if tail:
+            controller.enqueue(to_js(tail))
+
+    proxies = [create_proxy(transform), create_proxy(at_end)]
+    pipe = js.TransformStream.new(js_dict({"transform": proxies[0], "flush": proxies[1]}))
+
+    async def pump() -> None:
+        failed = False
+        try:
+            await body.pipeTo(pipe.writable)
+        except JsException:
+            failed = True
+        finally:
+            for proxy in proxies:
+                proxy.destroy()
+            on_end(failed)
+
+    background(pump())
+    return pipe.readable

@@ -14,7 +14,7 @@ ANTHROPIC_ERROR_TYPES = {"invalid_request_error", "authentication_error", "permi
 
 def every_error() -> list[GatewayError]:
     """One instance of each factory in errors.py, its arguments filled by type."""
-    samples = {"str": "x", "int": 3}
+    samples = {"str": "x", "int": 3, "int | None": 3}
     made = []
     for name, factory in inspect.getmembers(errors, inspect.isfunction):
         signature = inspect.signature(factory)
@@ -29,7 +29,7 @@ def test_openai_shape_has_param_null(error: GatewayError) -> None:
     body = json.loads(error.body())
     assert body == {"error": {"message": error.message, "type": error.type, "param": error.param,
                               "code": error.code}}
-    assert error.param in (None, "x")  # named only where a field is at fault (str arguments are "x" here)
+    assert error.param in (None, "x", "model")  # only where a field is at fault (str arguments are "x" here)
     assert json.loads(error.body(Dialect.OPENAI)) == body
 
 

@@ -73,3 +73,13 @@ def test_retries_and_timeouts_are_capped() -> None:
 def test_malformed_caps_are_refused(body: dict) -> None:
     verdict = judge(json.dumps({"model": "m", **body}).encode(), CAPS)
     assert not isinstance(verdict, Accepted) and verdict.code == "param_invalid" and verdict.param == next(iter(body))
+
+
+def test_metered_streams_ask_for_usage_once() -> None:
+    verdict = judge(b'{"model": "m", "stream": true, "stream_options": {"x": 1}}', CAPS, ask_usage=True)
+    assert isinstance(verdict, Accepted) and verdict.added_usage and verdict.body is not None
+    assert json.loads(verdict.body)["stream_options"] == {"x": 1, "include_usage": True}
+    asked = judge(b'{"model": "m", "stream": true, "stream_options": {"include_usage": true}}', CAPS, ask_usage=True)
+    assert isinstance(asked, Accepted) and not asked.added_usage and asked.body is None
+    plain = judge(b'{"model": "m", "stream": false}', CAPS, ask_usage=True)
+    assert isinstance(plain, Accepted) and not plain.added_usage and plain.body is None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import js
+
 from js_interop import js_dict
 from keys.objects import OP_PATH
 from keys.ops import DIRECTORY
@@ -24,8 +26,8 @@ class JsRpc:
     async def call(self, target: str, op: str, payload: dict[str, Any]) -> dict[str, Any]:
         namespace = getattr(self._env, DIRECTORY_BINDING if target == DIRECTORY else KEYS_BINDING)
         stub = namespace.get(namespace.idFromName(target))
-        response = await stub.fetch(f"http://keys{OP_PATH}{op}",
-                                    js_dict({"method": "POST", "body": json.dumps(payload)}))
+        request = js.Request.new(f"http://keys{OP_PATH}{op}", js_dict({"method": "POST", "body": json.dumps(payload)}))
+        response = await stub.fetch(request)  # a JS Request: the same call on both Python SDKs
         text = str(await response.text())
         if response.status != 200:
             raise KeyServiceError(f"{op} answered {response.status}")

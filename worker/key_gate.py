@@ -1,0 +1,116 @@
+"""Virtual keys at the edge: the key API, admission before forwarding, metering after (a thin adapter).
+
+The decisions live in the `keys` package (pure, CPython-tested); this module moves requests and response
+bytes between the edge and the keys' Durable Objects. Booking a request never delays the client: it runs
+in `ctx.waitUntil` once the last byte has gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import js
+from pyodide.ffi import create_proxy, to_js
+from workers import Response
+
+import errors
+from content_types import media_type
+from js_interop import header, js_dict, js_response_of, present
+from keys import admin, gate
+from keys.edge_rpc import DIRECTORY_BINDING, KEYS_BINDING, JsRpc
+from keys.gate import Admission
+from keys.limits import Refusal
+from keys.material import token_of
+from keys.pricing import COST_HEADER, request_cost
+from keys.usage import JsonUsage, SseUsage, Usage
+from responses import json_response
+from streams import metered
+
+MODELS_PATH = "/v1/models"
+
+
+def available(env: Any) -> bool:
+    """Keys need both bindings (wrangler.jsonc); without them only the master key works, unmetered."""
+    return getattr(env, KEYS_BINDING, None) is not None and getattr(env, DIRECTORY_BINDING, None) is not None
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def refusal_error(refusal: Refusal, model: str | None) -> errors.GatewayError:
+    """The key object's verdict as the error the edge answers (errors.py is the one table of them)."""
+    if refusal.code == "key_blocked":
+        return errors.key_blocked()
+    if refusal.code == "key_expired":
+        return errors.key_expired()
+    if refusal.code == "model_not_allowed":
+        return errors.model_not_allowed(model or "")
+    if refusal.code == "insufficient_quota":
+        return errors.insufficient_quota(refusal.message, refusal.retry_after_s)
+    if refusal.code == "rate_limit_exceeded":
+        return errors.rate_limit_exceeded(refusal.message, refusal.type, refusal.retry_after_s)
+    return errors.invalid_api_key()
+
+
+class KeyGate:
+    def __init__(self, env: Any, ctx: Any) -> None:
+        self._rpc = JsRpc(env)
+        self._ctx = ctx
+
+    async def admin(self, method: str, path: str, query: str, body: bytes | None, key: str | None,
+                    is_master: bool) -> Response:
+        caller = admin.Caller(is_master=is_master, token=None if is_master or not key else token_of(key))
+        answer = await admin.handle(method, path, query, body, caller, self._rpc, now_ms())
+        return json_response(answer.body, answer.status)
+
+    async def admit(self, key: str, model: str | None) -> Admission:
+        return await gate.admit(self._rpc, token_of(key), model)
+
+    async def meter(self, response: Any, key: str | None, admission: Admission | None, model: str | None,
+                    added_usage: bool, path: str) -> Response:
+        """The response for the client, with the key's rate-limit headers, booked once its body is over."""
+        original = js_response_of(response)
+        headers = js.Headers.new(original.headers)
+        for name, value in (admission.headers if admission else {}).items():
+            headers.set(name, value)
+        token = None if key is None else token_of(key)
+        lease = admission.lease if admission else None
+        cost_header = header(original.headers, COST_HEADER)
+        status = int(original.status)
+        body = original.body
+        if admission and admission.models and path == MODELS_PATH and status == 200:
+            listing = gate.visible_models(json.loads(str(await original.text())), admission.models)
+            headers.delete("content-length")
+            body = to_js(json.dumps(listing).encode())
+            self._book(token, lease, model, None, cost_header, failed=False)
+        elif present(body) and status < 400:
+            if media_type(header(original.headers, "content-type")) == "text/event-stream":
+                sse = SseUsage(strip_added_usage=added_usage)
+                usage_of, feed, flush = sse.usage, sse.feed, sse.flush
+            else:
+                whole = JsonUsage()
+
+                def feed(chunk: bytes) -> None:
+                    whole.feed(chunk)  # observed only: the chunk itself moves on untouched
+
+                usage_of, flush = whole.usage, lambda: b""
+
+            # A client that leaves mid-stream is booked with what went by (usage comes last, so often none).
+            body = metered(body, feed, flush, lambda _failed: self._book(
+                token, lease, model, usage_of(), cost_header, failed=False))
+        else:
+            self._book(token, lease, model, None, cost_header, failed=status >= 400)
+        return Response(js.Response.new(body, js_dict({
+            "status": status, "statusText": original.statusText, "headers": headers})))
+
+    def _book(self, token: str | None, lease: str | None, model: str | None, usage: Usage | None,
+              cost_header: str | None, failed: bool) -> None:
+        cost = request_cost(cost_header, model, usage or Usage(), {})
+        task = asyncio.ensure_future(gate.finish(self._rpc, token, lease, model, usage, cost, failed))
+        proxy = create_proxy(task)
+        task.add_done_callback(lambda _: proxy.destroy())
+        self._ctx.waitUntil(proxy)
