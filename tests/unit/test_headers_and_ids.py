@@ -26,8 +26,7 @@ def test_forwarded_request_headers_replace_credentials_and_drop_hop_by_hop() -> 
 
 @pytest.mark.parametrize(
     "name",
-    ["x-litellm-model-api-base", "X-LiteLLM-Version", "x-litellm-model-name", "x-litellm-response-cost",
-     "x-litellm-model-id", "llm_provider-openai-organization", "llm_provider-x-request-id", "server",
+    ["x-litellm-model-api-base", "X-LiteLLM-Version", "x-litellm-model-name", "x-litellm-model-id", "llm_provider-openai-organization", "llm_provider-x-request-id", "server",
      "connection", "transfer-encoding", "access-control-allow-origin", "Access-Control-Allow-Credentials"],
 )
 def test_internal_response_headers_are_stripped(name: str) -> None:
@@ -35,7 +34,8 @@ def test_internal_response_headers_are_stripped(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["content-type", "x-litellm-call-id", "retry-after", "x-ratelimit-remaining-requests", "set-cookie"]
+    "name", ["content-type", "x-litellm-call-id", "retry-after", "x-ratelimit-remaining-requests", "set-cookie",
+             "x-litellm-response-cost"],  # the cost says nothing internal, and the edge books spend from it
 )
 def test_useful_response_headers_are_kept(name: str) -> None:
     assert not is_internal_response_header(name)
