@@ -151,6 +151,7 @@ def start_gateway(
     containers: bool = True,
     container_env: dict[str, str] | None = None,
     log_file: Path | None = None,
+    state_dir: Path | None = None,  # keep Durable Object storage there (else in memory)
 ) -> Gateway:
     """Starts `node local/cli.mjs` on a free port with the control API on; returns once it says Ready."""
     port = free_port()
@@ -161,6 +162,8 @@ def start_gateway(
         args += ["--litellm-config", str(litellm_config)]
     for name, value in (container_env or {}).items():
         args += ["--container-env", f"{name}={value}"]
+    if state_dir is not None:
+        args += ["--state-dir", str(state_dir)]
     # Provider keys of the developer's shell must not reach a gateway under test.
     process_env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     process_env.update({"LITELLM_MASTER_KEY": key, "DEMO_MODELS": "false", "LOG_LEVEL": "info", **(env or {})})
