@@ -79,6 +79,13 @@ class JsonUsage:
         return None
 
 
+def _carries_nothing_else(chunk: dict[str, Any]) -> bool:
+    """OpenAI ends with `choices: []`; LiteLLM's usage chunk has `choices: [{"index": 0, "delta": {}}]`
+    (measured, 1.108.7): either way no content, role, tool call, finish reason or logprobs."""
+    return all(isinstance(choice, dict) and not choice.get("delta") and not choice.get("finish_reason")
+               and not choice.get("logprobs") and not choice.get("text") for choice in chunk["choices"])
+
+
 class SseUsage:
     """Feed SSE bytes; `feed` returns the bytes to pass on (everything, unless `strip_added_usage`)."""
 
@@ -127,14 +134,12 @@ class SseUsage:
         if not isinstance(message, dict):
             return event
         self._take(message)
-        if not self._strip or "usage" not in message:
-            return event
-        if message.get("choices") == [] and message["usage"] is not None:
+        if not self._strip or "usage" not in message or not isinstance(message.get("choices"), list):
+            return event  # only OpenAI chunks (chat, completions) ever get a usage chunk added
+        if message["usage"] is not None and _carries_nothing_else(message):
             return b""  # the usage-only chunk the client did not ask for
-        if message["usage"] is None:
-            del message["usage"]
-            return b"data: " + json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
-        return event
+        del message["usage"]  # `null` on the other chunks; usage folded into a chunk that carries more
+        return b"data: " + json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
 
     @staticmethod
     def _data(event: bytes) -> bytes | None:

@@ -70,6 +70,35 @@ def test_an_added_usage_chunk_is_removed(size: int) -> None:
     assert reader.usage() == Usage(12, 2)
 
 
+
+LITELLM_USAGE_CHUNK = {"id": "x", "choices": [{"index": 0, "delta": {}}],  # LiteLLM 1.108.7's shape
+                       "usage": {"prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14, "cost": 2e-6}}
+
+
+def test_litellms_usage_chunk_with_an_empty_choice_is_removed() -> None:
+    reader = SseUsage(strip_added_usage=True)
+    out = reader.feed(sse(*DELTAS, FINAL, LITELLM_USAGE_CHUNK, b"[DONE]")) + reader.flush()
+    events = [e for e in out.split(b"\n\n") if e]
+    assert [json.loads(e[6:]) if e != b"data: [DONE]" else "DONE" for e in events] == [*DELTAS, FINAL, "DONE"]
+    assert reader.usage() == Usage(12, 2)
+
+
+def test_usage_folded_into_a_chunk_with_content_keeps_the_content() -> None:
+    folded = {**FINAL, "usage": LITELLM_USAGE_CHUNK["usage"]}
+    reader = SseUsage(strip_added_usage=True)
+    out = reader.feed(sse(*DELTAS, folded, b"[DONE]")) + reader.flush()
+    events = [json.loads(e[6:]) for e in out.split(b"\n\n") if e and e != b"data: [DONE]"]
+    assert events == [*DELTAS, FINAL]
+    assert reader.usage() == Usage(12, 2)
+
+
+def test_stripping_leaves_anthropic_events_alone() -> None:
+    delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 5}}
+    stream = b"event: message_delta\ndata: " + json.dumps(delta).encode() + b"\n\n"
+    reader = SseUsage(strip_added_usage=True)
+    assert reader.feed(stream) + reader.flush() == stream
+
+
 def test_anthropic_stream_usage_from_start_and_deltas() -> None:
     events = [
         ("message_start", {"type": "message_start", "message": {"usage": {"input_tokens": 25, "output_tokens": 1}}}),
