@@ -11,17 +11,20 @@ over the limit while streaming 413.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
 import js
+from pyodide.ffi import JsException
 from workers import DurableObject, Response
 
 import errors
 from container_adapter import CONTAINER_ORIGIN, CONTAINER_PORT, DurableStateStore, JsContainer
 from instances import INSTANCE_HEADER, is_warm_floor
-from js_interop import env_lookup, header, present
+from js_interop import env_lookup, header, js_dict, present
 from jsonlog import EventLog
+from keys.pricing import MODEL_INFO_PATH, PRICES_TTL_MS, prices_from_model_info
 from lifecycle import ExitReason, State, idle_check
 from proxy import Activity, Limits, proxy
 from request_ids import request_id_for
@@ -35,6 +38,7 @@ PROBE_INTERVAL_MS = 250
 STOP_GRACE_MS = 10_000  # SIGTERM, then destroy (LiteLLM exits in ~2 s)
 STATE_PATH = "/__gateway/state"  # asked by the edge for /health; the edge never forwards it from clients
 WARM_PATH = "/__gateway/warm"  # asked by the scheduled warm-up: boot now, answer the state
+PRICES_PATH = "/__gateway/prices"  # asked by the edge to price a virtual key's usage (never from a client)
 NAME_KEY = "instance"  # storage: which instance this object is (for the warm floor, known to the alarm)
 
 
@@ -44,6 +48,7 @@ class LiteLLMContainer(DurableObject):
         self._log = EventLog("info", "container")
         self._activity = Activity()
         self._name: str | None = None
+        self._price_cache: tuple[int, dict[str, list[float]]] | None = None  # (valid until ms, prices)
         container = getattr(ctx, "container", None)
         self._handle = JsContainer(container) if present(container) else None
         self._supervisor = None if self._handle is None else Supervisor(
@@ -56,6 +61,8 @@ class LiteLLMContainer(DurableObject):
         await self._remember_name(header(request.js_object.headers, INSTANCE_HEADER))
         if url.path == STATE_PATH:
             return json_response(await self._report(settings))
+        if url.path == PRICES_PATH:
+            return json_response(await self._prices(settings))
         if url.path == WARM_PATH and self._supervisor is not None:
             await self._supervisor.load()
             await self._supervisor.ensure_ready(
@@ -108,6 +115,31 @@ class LiteLLMContainer(DurableObject):
             await self._supervisor.stop(ExitReason.IDLE, STOP_GRACE_MS)
         else:
             await self.ctx.storage.setAlarm(next_check)
+
+    async def _prices(self, settings: Settings) -> dict[str, list[float]]:
+        """Per-token prices by model name, from LiteLLM's model info (which also holds upstream URLs: only
+        the prices leave this object). Cached; empty while LiteLLM is not running."""
+        if self._price_cache is not None and now_ms() < self._price_cache[0]:
+            return self._price_cache[1]
+        if self._supervisor is None:
+            if settings.upstream_url is None:
+                return {}
+            url, key = settings.upstream_url + MODEL_INFO_PATH, settings.upstream_key
+            send = js.fetch
+        else:
+            if not self._supervisor.container.running:
+                return {}
+            url, key = CONTAINER_ORIGIN + MODEL_INFO_PATH, settings.container_key
+            send = self._supervisor.container.getTcpPort(CONTAINER_PORT).fetch
+        try:
+            answer = await send(url, js_dict({"headers": {"authorization": f"Bearer {key}"}}))
+            info = json.loads(str(await answer.text())) if answer.status == 200 else {}
+        except (JsException, ValueError):
+            info = {}
+        prices = {name: [p.input_per_token, p.output_per_token] for name, p in prices_from_model_info(info).items()}
+        if prices:  # an empty answer (LiteLLM busy, booting) is asked again next time
+            self._price_cache = (now_ms() + PRICES_TTL_MS, prices)
+        return prices
 
     async def _remember_name(self, name: str | None) -> None:
         """The edge names the instance on every call; the alarm, which has no request, needs it."""

@@ -20,7 +20,7 @@ import errors
 import key_gate
 from auth import key_matches, presented_key
 from body_limit import Declared, judge_declared_length
-from container import STATE_PATH, WARM_PATH, LiteLLMContainer
+from container import PRICES_PATH, STATE_PATH, WARM_PATH, LiteLLMContainer
 from content_types import body_type_accepted, is_json
 from durations import format_duration_ms
 from instances import INSTANCE_HEADER, instance_names, pick_instance
@@ -137,7 +137,8 @@ class Default(WorkerEntrypoint):
         response = await stub.fetch(forwarded)
         if keys is None:
             return Response(js_response_of(response))  # a workers.Response, on either SDK
-        return await keys.meter(response, None if is_master else key, admission, model, added_usage, target)
+        return await keys.meter(response, None if is_master else key, admission, model, added_usage, target,
+                                prices=lambda: _ask(namespace, name, PRICES_PATH))
 
     async def _admin(self, request: Any, method: str, path: str, settings: Settings, request_id: str) -> Response:
         """LiteLLM's key API (/key/*, /spend/report), answered at the edge: never forwarded to LiteLLM."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import js
@@ -24,12 +25,15 @@ from keys.edge_rpc import DIRECTORY_BINDING, KEYS_BINDING, JsRpc
 from keys.gate import Admission
 from keys.limits import Refusal
 from keys.material import token_of
-from keys.pricing import COST_HEADER, request_cost
+from keys.pricing import COST_HEADER, PRICES_TTL_MS, Price, request_cost
 from keys.usage import JsonUsage, SseUsage, Usage
 from responses import json_response
 from streams import metered
 
 MODELS_PATH = "/v1/models"
+PriceSource = Callable[[], Awaitable[Any]]  # asks a LiteLLM instance for its prices: a JS Response of JSON
+
+_prices: tuple[int, dict[str, Price]] = (0, {})  # per isolate: (valid until ms, per-token prices by model)
 
 
 def available(env: Any) -> bool:
@@ -71,7 +75,7 @@ class KeyGate:
         return await gate.admit(self._rpc, token_of(key), model)
 
     async def meter(self, response: Any, key: str | None, admission: Admission | None, model: str | None,
-                    added_usage: bool, path: str) -> Response:
+                    added_usage: bool, path: str, prices: PriceSource) -> Response:
         """The response for the client, with the key's rate-limit headers, booked once its body is over."""
         original = js_response_of(response)
         headers = js.Headers.new(original.headers)
@@ -86,7 +90,7 @@ class KeyGate:
             listing = gate.visible_models(json.loads(str(await original.text())), admission.models)
             headers.delete("content-length")
             body = to_js(json.dumps(listing).encode())
-            self._book(token, lease, model, None, cost_header, failed=False)
+            self._book(token, lease, model, None, cost_header, prices, failed=False)
         elif present(body) and status < 400:
             if media_type(header(original.headers, "content-type")) == "text/event-stream":
                 sse = SseUsage(strip_added_usage=added_usage)
@@ -101,16 +105,34 @@ class KeyGate:
 
             # A client that leaves mid-stream is booked with what went by (usage comes last, so often none).
             body = metered(body, feed, flush, lambda _failed: self._book(
-                token, lease, model, usage_of(), cost_header, failed=False))
+                token, lease, model, usage_of(), cost_header, prices, failed=False))
         else:
-            self._book(token, lease, model, None, cost_header, failed=status >= 400)
+            self._book(token, lease, model, None, cost_header, prices, failed=status >= 400)
         return Response(js.Response.new(body, js_dict({
             "status": status, "statusText": original.statusText, "headers": headers})))
 
     def _book(self, token: str | None, lease: str | None, model: str | None, usage: Usage | None,
-              cost_header: str | None, failed: bool) -> None:
-        cost = request_cost(cost_header, model, usage or Usage(), {})
-        task = asyncio.ensure_future(gate.finish(self._rpc, token, lease, model, usage, cost, failed))
+              cost_header: str | None, prices: PriceSource, failed: bool) -> None:
+        task = asyncio.ensure_future(self._finish(token, lease, model, usage, cost_header, prices, failed))
         proxy = create_proxy(task)
         task.add_done_callback(lambda _: proxy.destroy())
-        self._ctx.waitUntil(proxy)
+        self._ctx.waitUntil(proxy)  # after the client's last byte, never before it
+
+    async def _finish(self, token: str | None, lease: str | None, model: str | None, usage: Usage | None,
+                      cost_header: str | None, prices: PriceSource, failed: bool) -> None:
+        counted = usage or Usage()
+        cost = request_cost(cost_header, model, counted, {})
+        if cost == 0 and counted.total_tokens > 0:  # no (or a zero) cost from LiteLLM, as on streams
+            cost = request_cost(cost_header, model, counted, await _price_table(prices))
+        await gate.finish(self._rpc, token, lease, model, usage, cost, failed)
+
+
+async def _price_table(source: PriceSource) -> dict[str, Price]:
+    global _prices
+    if now_ms() < _prices[0]:
+        return _prices[1]
+    answer = await source()
+    table = {name: Price(*pair) for name, pair in json.loads(str(await answer.text())).items()}
+    if table:
+        _prices = (now_ms() + PRICES_TTL_MS, table)
+    return table
