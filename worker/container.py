@@ -21,7 +21,7 @@ from workers import DurableObject, Response
 
 import errors
 from container_adapter import CONTAINER_ORIGIN, CONTAINER_PORT, DurableStateStore, JsContainer
-from instances import INSTANCE_HEADER, is_warm_floor
+from instances import COLD_HEADER, INSTANCE_HEADER, WARM_ONLY_HEADER, is_warm_floor
 from js_interop import env_lookup, header, js_dict, present
 from jsonlog import EventLog
 from keys.pricing import MODEL_INFO_PATH, PRICES_TTL_MS, prices_from_model_info
@@ -79,10 +79,16 @@ class LiteLLMContainer(DurableObject):
             return await proxy(lambda path, init: js.fetch(upstream + path, init), request, target, request_id,
                                settings.upstream_key, limits, dialect, self._log, on_done=lambda: None)
 
+        await self._supervisor.load()
+        warm_only = header(request.js_object.headers, WARM_ONLY_HEADER)
+        if warm_only and not self._supervisor.serving:  # the edge will ask a sibling
+            if warm_only == "boot":
+                self._supervisor.boot_in_background(
+                    self._timeouts(settings), lambda: container_env(env_lookup(self.env), settings.container_key))
+            return Response(None, status=503, headers={COLD_HEADER: "1"})
         self._activity.begin()
         handed_off = False
         try:
-            await self._supervisor.load()
             failure = await self._supervisor.ensure_ready(
                 self._timeouts(settings), lambda: container_env(env_lookup(self.env), settings.container_key))
             if failure is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ from body_limit import Declared, judge_declared_length
 from container import PRICES_PATH, STATE_PATH, WARM_PATH, LiteLLMContainer
 from content_types import body_type_accepted, is_json
 from durations import format_duration_ms
-from instances import INSTANCE_HEADER, instance_names, pick_instance
+from instances import COLD_HEADER, INSTANCE_HEADER, WARM_ONLY_HEADER, instance_names, pick_instance, siblings
 from js_interop import env_lookup, header, js_dict, js_response_of, present
 from jsonlog import EventLog
 from key_gate import KeyGate, refusal_error
@@ -129,12 +130,22 @@ class Default(WorkerEntrypoint):
         if namespace is None:
             return error_response(errors.container_unbound(), request_id, dialect)
 
-        name = pick_instance(settings.instances, header(incoming.headers, "x-session-affinity"))
-        stub = namespace.get(namespace.idFromName(name))
-        forwarded = _outgoing(incoming, request.url, path, target, method, body)
-        forwarded.headers.set("x-request-id", request_id)
-        forwarded.headers.set(INSTANCE_HEADER, name)
-        response = await stub.fetch(forwarded)
+        affinity = header(incoming.headers, "x-session-affinity")
+        name = pick_instance(settings.instances, affinity)
+
+        def send(to: str, warm_only: str | None = None) -> Any:
+            forwarded = _outgoing(incoming, request.url, path, target, method, body)
+            forwarded.headers.set("x-request-id", request_id)
+            forwarded.headers.set(INSTANCE_HEADER, to)
+            if warm_only:
+                forwarded.headers.set(WARM_ONLY_HEADER, warm_only)
+            return namespace.get(namespace.idFromName(to)).fetch(forwarded)
+
+        resendable = body is not None or not present(incoming.body)  # a streamed upload can go only once
+        if settings.instances > 1 and affinity is None and resendable:
+            name, response = await _warm_first(send, name, settings.instances)
+        else:
+            response = await send(name)
         if keys is None:
             return Response(js_response_of(response))  # a workers.Response, on either SDK
         return await keys.meter(response, None if is_master else key, admission, model, added_usage, target,
@@ -194,6 +205,19 @@ class Default(WorkerEntrypoint):
                 "container_instances": settings.instances,
             },
         }
+
+
+async def _warm_first(send: Callable[..., Any], name: str, count: int) -> tuple[str, Any]:
+    """Warm-sibling routing: a request that lands on a cold instance is served by a ready sibling while its
+    own instance boots; only when none is ready does it wait for that boot. The warm path is one call."""
+    response = await send(name, "boot")
+    if header(js_response_of(response).headers, COLD_HEADER) is None:
+        return name, response
+    for sibling in siblings(name, count):
+        response = await send(sibling, "peek")
+        if header(js_response_of(response).headers, COLD_HEADER) is None:
+            return sibling, response
+    return name, await send(name)
 
 
 def _key_of(headers: Any) -> str | None:

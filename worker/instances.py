@@ -13,6 +13,10 @@ from request_ids import sanitize_request_id
 
 INSTANCE_PREFIX = "litellm-"
 INSTANCE_HEADER = "x-gateway-instance"  # set by the edge on every call to an instance (never by a client)
+# Warm-sibling routing, edge -> instance only: "boot" = serve if ready, else start booting and say cold;
+# "peek" = serve if ready, else say cold. A cold instance answers 503 with COLD_HEADER, never seen by clients.
+WARM_ONLY_HEADER = "x-gateway-warm-only"
+COLD_HEADER = "x-gateway-cold"
 
 _spread = itertools.count()
 
@@ -39,3 +43,10 @@ def is_warm_floor(name: str | None, min_warm: int) -> bool:
     if not name or not name.startswith(INSTANCE_PREFIX) or not name[len(INSTANCE_PREFIX):].isdigit():
         return False
     return int(name[len(INSTANCE_PREFIX):]) < min_warm
+
+
+def siblings(name: str, count: int) -> list[str]:
+    """The other instances, in order after `name` (so load spreads when several are cold)."""
+    names = instance_names(count)
+    start = names.index(name) if name in names else 0
+    return names[start + 1:] + names[:start]

@@ -93,6 +93,7 @@ class Supervisor:
         self._exit: asyncio.Future[None] | None = None
         self._generation = 0
         self._stop_reason: ExitReason | None = None
+        self._background: asyncio.Future[errors.GatewayError | None] | None = None  # a boot nobody awaits
 
     async def load(self) -> None:
         """Restores the lifecycle after the object was evicted; the container may have outlived it."""
@@ -108,6 +109,20 @@ class Supervisor:
             reason = ExitReason.FAILED_BOOT if self.lifecycle.state is State.STARTING else ExitReason.UNOBSERVED
             await self._record(lambda t: self.lifecycle.exited(t, reason))
 
+    @property
+    def ready(self) -> bool:
+        return self.lifecycle.state is State.READY and self.container.running
+
+    @property
+    def serving(self) -> bool:
+        """Ready, and not being stopped: a request sent now is answered by this run."""
+        return self.ready and self._stop_reason is None
+
+    def boot_in_background(self, timeouts: Timeouts, env: Callable[[], dict[str, str]]) -> None:
+        """Starts a boot nobody waits for (warm-sibling routing: a sibling serves meanwhile)."""
+        if self._boot is None and not self.ready:
+            self._background = asyncio.ensure_future(self.ensure_ready(timeouts, env))
+
     async def ensure_ready(self, timeouts: Timeouts, env: Callable[[], dict[str, str]]) -> errors.GatewayError | None:
         """Waits until LiteLLM answers, starting it if needed; a GatewayError says why it cannot serve now."""
         if self._stop_reason is not None and self._exit is not None and not self._exit.done():
@@ -115,7 +130,7 @@ class Supervisor:
             # request into a shutting-down process (a 502 for a client that did nothing wrong).
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._exit), timeouts.stop_grace_ms / 1000)
-        if self.lifecycle.state is State.READY and self.container.running:
+        if self.ready:
             return None
         if self._boot is None:
             hold_off_ms = self.lifecycle.restart_wait_ms(self._clock())

@@ -112,3 +112,11 @@ def test_upstream_url_settings() -> None:
     for bad in ("ftp://x", "not a url", "http://host/path?q=1", "http://"):
         broken = Settings.from_lookup({"LITELLM_UPSTREAM_URL": bad}.get)
         assert broken.upstream_url is None and broken.problems
+
+
+def test_siblings_and_the_warm_floor() -> None:
+    from instances import is_warm_floor, siblings
+
+    assert siblings("litellm-1", 3) == ["litellm-2", "litellm-0"] and siblings("litellm-0", 1) == []
+    assert is_warm_floor("litellm-0", 1) and not is_warm_floor("litellm-1", 1)
+    assert not is_warm_floor("litellm-0", 0) and not is_warm_floor(None, 3) and not is_warm_floor("other-0", 3)

@@ -26,7 +26,8 @@ def test_forwarded_request_headers_replace_credentials_and_drop_hop_by_hop() -> 
 
 @pytest.mark.parametrize(
     "name",
-    ["x-litellm-model-api-base", "X-LiteLLM-Version", "x-litellm-model-name", "x-litellm-model-id", "llm_provider-openai-organization", "llm_provider-x-request-id", "server",
+    ["x-litellm-model-api-base", "X-LiteLLM-Version", "x-litellm-model-name", "x-litellm-model-id",
+     "llm_provider-openai-organization", "llm_provider-x-request-id", "server",
      "connection", "transfer-encoding", "access-control-allow-origin", "Access-Control-Allow-Credentials"],
 )
 def test_internal_response_headers_are_stripped(name: str) -> None:
