@@ -51,10 +51,10 @@ chromium:
 DEV_STATE := .wrangler/local-state
 
 dev: install
-	DEMO_MODELS=$${DEMO_MODELS:-true} PORT=$(PORT) node local/cli.mjs --state-dir $(DEV_STATE)
+	DEMO_MODELS=$${DEMO_MODELS:-true} PORT=$(PORT) node local/cli.mjs --state-dir $(DEV_STATE) --test-scheduled
 
 dev-reset: install
-	DEMO_MODELS=$${DEMO_MODELS:-true} PORT=$(PORT) node local/cli.mjs --state-dir $(DEV_STATE) --reset-state
+	DEMO_MODELS=$${DEMO_MODELS:-true} PORT=$(PORT) node local/cli.mjs --state-dir $(DEV_STATE) --reset-state --test-scheduled
 
 lint: install
 	$(VENV)/bin/ruff check .
