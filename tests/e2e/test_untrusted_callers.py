@@ -212,3 +212,21 @@ def test_litellm_errors_say_nothing_internal(gateway: Gateway) -> None:
     assert response.status_code >= 500
     assert "127.0.0.1" not in text and " at 0x" not in text and "http://" not in text
 
+
+
+def test_an_oversized_streamed_upload_is_aborted_not_sent_truncated(gateway: Gateway, provider: FakeProvider) -> None:
+    """workerd finishes an upload whose body stream errors (truncated, and LiteLLM answers it): the gateway
+    must abort the fetch itself. Multipart is the path that still streams the body through the gateway."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+        for _ in range(12):
+            yield b"\0" * (1024 * 1024)
+        yield b"\r\n--b--\r\n"
+
+    response = gateway.client.post("/v1/audio/transcriptions", content=chunks(),
+                                   headers=gateway.auth(**{"content-type": "multipart/form-data; boundary=b"}))
+    assert response.status_code == 413, response.text[:300]
+    assert openai_error(response)["code"] == "request_too_large"
+    assert provider.stats()["total"] == 0
