@@ -7,8 +7,10 @@ for the prompt and for the echoed "echo: <prompt>"), passed through LiteLLM unch
 from __future__ import annotations
 
 import datetime
-import hashlib
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -17,11 +19,6 @@ from tests.fakes.behaviours import ECHO_PREFIX, count_tokens
 from tests.harness import Gateway, wait_for
 
 BOOK_TIMEOUT_S = 5.0  # usage is booked in ctx.waitUntil after the last byte: give it this long to land
-MASTER_ALIAS = "master"  # the alias master-key traffic is reported under (worker/keys/admin.py)
-
-
-def token_of(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def known_usage(prompt: str) -> tuple[int, int]:
@@ -37,12 +34,25 @@ def chat_body(content: str, model: str = "gpt-4o-mini", **extra: Any) -> dict[st
     return {"model": model, "messages": [{"role": "user", "content": content}], **extra}
 
 
+def together(count: int, call: Callable[[int], httpx.Response]) -> list[httpx.Response]:
+    """`count` calls released at the same instant from their own threads."""
+    start = threading.Barrier(count)
+
+    def one(index: int) -> httpx.Response:
+        start.wait()
+        return call(index)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
+
+
 class KeyAdmin:
     """The master key's view of a gateway's keys."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.client = gateway.client
+        self.issued: list[str] = []  # every raw key generate() returned, for "never stored, never logged"
 
     def call(self, method: str, path: str, key: str | None = None, headers: dict[str, str] | None = None,
              **kwargs: Any) -> httpx.Response:
@@ -54,7 +64,8 @@ class KeyAdmin:
         """A new key with these settings; returns the raw key (shown once)."""
         answer = self.call("POST", "/key/generate", json=fields)
         assert answer.status_code == 200, answer.text
-        return answer.json()["key"]
+        self.issued.append(answer.json()["key"])
+        return self.issued[-1]
 
     def info(self, key: str) -> dict[str, Any]:
         answer = self.call("GET", "/key/info", params={"key": key})
@@ -74,7 +85,7 @@ class KeyAdmin:
         return answer.json()
 
     def ledger(self, token: str) -> dict[str, Any]:
-        """This key's summed ledger row ("master" for the master key); zeros when it has none yet."""
+        """This key's summed ledger row (keys.ops.MASTER for the master key); zeros when it has none yet."""
         rows = [row for row in self.report()["data"] if row["token"] == token]
         return rows[0] if rows else {"requests": 0, "failed_requests": 0, "prompt_tokens": 0,
                                      "completion_tokens": 0, "spend": 0.0, "total_tokens": 0}

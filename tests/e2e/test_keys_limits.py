@@ -7,17 +7,15 @@ the next one is refused.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
+from keys.material import token_of
 from tests.e2e.assertions import openai_error
-from tests.e2e.keys_admin import KeyAdmin, bearer, chat_body, known_usage, token_of
+from tests.e2e.keys_admin import KeyAdmin, bearer, chat_body, known_usage, together
 from tests.harness import FakeProvider, Gateway
 
 SLOW_UPSTREAM = "gpt-delay300"  # what LiteLLM asks the fake for `slow-stream`: 5 chunks, 300 ms apart
@@ -26,18 +24,6 @@ SLOW_UPSTREAM = "gpt-delay300"  # what LiteLLM asks the fake for `slow-stream`: 
 @pytest.fixture(scope="module")
 def admin(gateway: Gateway) -> KeyAdmin:
     return KeyAdmin(gateway)
-
-
-def together(count: int, call: Callable[[int], httpx.Response]) -> list[httpx.Response]:
-    """`count` calls released at the same instant from their own threads."""
-    start = threading.Barrier(count)
-
-    def one(index: int) -> httpx.Response:
-        start.wait()
-        return call(index)
-
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(one, range(count)))
 
 
 def assert_rate_limited(answer: httpx.Response, kind: str) -> None:

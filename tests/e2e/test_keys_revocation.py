@@ -11,8 +11,9 @@ import time
 import httpx
 import pytest
 
+from keys.material import token_of
 from tests.e2e.assertions import openai_error
-from tests.e2e.keys_admin import KeyAdmin, token_of
+from tests.e2e.keys_admin import KeyAdmin
 from tests.harness import FakeProvider, Gateway
 
 FLIPS = 5
