@@ -73,11 +73,11 @@ def test_regenerate_moves_settings_spend_and_ledger_to_the_new_key(admin: KeyAdm
     assert answer.status_code == 200, answer.text
     new = answer.json()["key"]
     assert new != old and answer.json()["token"] == token_of(new)
+    info = admin.info(new)
+    assert info["spend"] == pytest.approx(spend) and info["models"] == ["gpt-4o-mini"] and info["rpm_limit"] == 20
     refused_with(admin.chat(old, "regen-old-again"), 401, "invalid_api_key")
     fresh = admin.chat(new, "regen-new")
     assert fresh.status_code == 200 and fresh.headers["x-ratelimit-limit-requests"] == "20"
-    info = admin.info(new)
-    assert info["spend"] == pytest.approx(spend) and info["models"] == ["gpt-4o-mini"] and info["rpm_limit"] == 20
     assert admin.wait_booked(token_of(new), 2)["requests"] == 2  # the old key's ledger came along
     assert admin.call("GET", "/key/info", params={"key": old}).status_code == 404
     chosen = f"sk-chosen-{time.time_ns()}"  # LiteLLM's path form, with a caller-chosen new key
