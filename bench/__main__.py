@@ -6,7 +6,9 @@ Against one fake provider on loopback, in sequence (never two LiteLLMs at once: 
   3. whole gateway    - node local/cli.mjs: Worker + Durable Object in Pyodide + LiteLLM started on demand;
      then like for like (bench/paced.py): that container's LiteLLM through the edge and by its own port,
      interleaved in rounds, plus the edge's CPU split into Worker and Durable Object;
-  4. gateway, N=2     - CONTAINER_INSTANCES=2: two containers behind one edge, concurrency phase only.
+  4. gateway, N=2     - CONTAINER_INSTANCES=2: two containers behind one edge, concurrency phase only;
+  5. cold burst       - CONTAINER_INSTANCES=3, MIN_WARM_INSTANCES=1: a burst warm, then after the idle stop
+                        of all but the warm floor (bench/burst.py).
 With GATEWAY_URL (and GATEWAY_KEY) set it measures that gateway instead of starting the local runtime:
 LITELLM_URL/LITELLM_KEY name the LiteLLM it fronts (LiteLLM direct and the like-for-like rounds), and
 GATEWAY_PID / LITELLM_PID, when those run on this machine, let it read their CPU.
@@ -29,6 +31,7 @@ from tests.harness import FakeProvider
 from tests.harness.procs import ROOT, group_cpu, pid_cpu
 
 from . import report
+from .burst import bench_cold_burst
 from .config import (
     CHAT_MODEL,
     FULL,
@@ -132,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 bench_litellm_direct(config, env, workdir, fake, counts, results, say)
             bench_gateway(config, env, runtime_env, workdir, fake, counts, results, say)
             bench_gateway_scaled(config, env, runtime_env, workdir, counts, results, say)
+            bench_cold_burst(config, env, runtime_env, workdir, counts, results, say)
     results["ratios"] = report.ratios(results)
     results["verdicts"] = report.verdicts(results)
     results["noise"] = report.noise(results)

@@ -35,10 +35,15 @@ class Counts:
     streams: int
     rounds: int = 0  # like-for-like rounds (bench/paced.py), each of `per_round` requests per kind
     per_round: int = 0
+    burst: int = 0  # cold burst (bench/burst.py): requests sent at once, without affinity
+    burst_instances: int = 0  # CONTAINER_INSTANCES for it
 
 
-FULL = Counts(warmup=50, sequential=300, concurrency=16, seconds=10.0, streams=10, rounds=6, per_round=80)
-SMOKE = Counts(warmup=2, sequential=5, concurrency=16, seconds=1.0, streams=2, rounds=2, per_round=3)
+FULL = Counts(warmup=50, sequential=300, concurrency=16, seconds=10.0, streams=10, rounds=6, per_round=80,
+              burst=30, burst_instances=3)
+# Smoke: two instances, not three (one boot fewer on each side of the idle stop); it checks the harness only.
+SMOKE = Counts(warmup=2, sequential=5, concurrency=16, seconds=1.0, streams=2, rounds=2, per_round=3,
+               burst=4, burst_instances=2)
 
 
 def strong_key() -> str:

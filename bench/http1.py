@@ -236,3 +236,33 @@ async def load(
     )
     wall = time.perf_counter() - start
     return [x for lat, _ in results for x in lat], sum(e for _, e in results), wall
+
+
+async def one_shot(host: str, port: int, tls: bool, request: bytes, timeout: float) -> tuple[float, int]:
+    """A fresh connection, one request: (seconds, status); status 0 when the connection failed or timed out."""
+    start = time.perf_counter()
+    parser = ResponseParser()
+    writer = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(host, port, ssl=tls_context(tls))
+            writer.write(request)
+            while not parser.done:
+                data = await reader.read(READ_SIZE)
+                if not data:
+                    parser.eof()
+                    break
+                parser.feed(data)
+    except (OSError, TimeoutError):
+        parser.status = 0
+    finally:
+        if writer is not None:
+            writer.close()
+    return time.perf_counter() - start, parser.status if parser.done else 0
+
+
+async def burst(host: str, port: int, tls: bool, path: str, headers: dict[str, str], body: bytes, n: int,
+                timeout: float) -> list[tuple[float, int]]:
+    """`n` requests sent at once, each on its own connection (clients arriving together): (seconds, status) each."""
+    request = build_request("POST", host, port, path, headers, body)
+    return list(await asyncio.gather(*(one_shot(host, port, tls, request, timeout) for _ in range(n))))

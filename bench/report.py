@@ -9,6 +9,8 @@ import subprocess
 from collections.abc import Callable
 from typing import Any
 
+from .burst import burst_table
+
 # The issue's targets. Overheads compare the gateway with LiteLLM direct measured in the same run.
 GOAL_EDGE_P50_MS = 1.0
 GOAL_EDGE_P99_MS = 3.0
@@ -18,6 +20,7 @@ GOAL_BOOT_CPU_S = 2.5
 GOAL_CPU_PER_REQUEST_MS = 5.0
 GOAL_EDGE_CPU_MS = 3.0  # Worker + Durable Object, sequential (issue 13 §1)
 GOAL_PACED_RATIO = 1.05  # LiteLLM CPU per request behind the gateway ÷ direct, paced alike (issue 13 §2)
+GOAL_COLD_BURST_P99_RATIO = 2.0  # cold burst p99 ÷ the same burst fully warm, with no 503 (issue 13 §4)
 
 COLUMNS = ("provider", "litellm", "gateway")
 HEADERS = ("provider direct", "LiteLLM direct", "gateway")
@@ -216,6 +219,15 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
         add("litellm-paced", ratio <= GOAL_PACED_RATIO,
             f"LiteLLM CPU/request gateway ÷ direct {ratio:.3f} (unpaced {paced['litellm_cpu_ratio_unpaced']:.3f})",
             goal)
+    burst = results.get("cold_burst")
+    goal = f"p99 ≤ {GOAL_COLD_BURST_P99_RATIO:g} times the warm burst's, no 503"
+    if not burst:
+        add("cold-burst", None, "needs a gateway the bench starts (instances, warm floor, idle stop)", goal)
+    else:
+        cold, ratio = burst["cold"], burst["p99_ratio"]
+        add("cold-burst", ratio is not None and ratio <= GOAL_COLD_BURST_P99_RATIO and cold["not_200"] == 0,
+            f"p99 {cold['p99_ms']:.0f} ms = {_fmt(ratio)} times warm ({burst['warm']['p99_ms']:.0f} ms), "
+            f"{cold['status_503']} answered 503, {cold['not_200']} not 200", goal)
     return out
 
 
@@ -259,6 +271,9 @@ def render(results: dict[str, Any], say: Callable[[str], None] = print) -> None:
         say("")
     if not results.get("remote"):
         say(scale_table(results))
+        say("")
+    if results.get("cold_burst"):
+        say(burst_table(results["cold_burst"]))
         say("")
     for v in results["verdicts"]:
         say(verdict_line(v))

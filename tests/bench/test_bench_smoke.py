@@ -1,6 +1,7 @@
 """`python -m bench --smoke` end to end: the report's shape, never its timings (they are machine noise).
 
-Boots one LiteLLM per gateway (smoke mode skips LiteLLM direct): ~40 s on a quiet machine.
+Boots one LiteLLM per container (smoke mode skips LiteLLM direct; the cold burst boots three): ~90 s on a quiet
+machine.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-VERDICTS = ["edge-overhead", "throughput", "streaming", "litellm-cost", "edge-cpu", "litellm-paced"]
+VERDICTS = ["edge-overhead", "throughput", "streaming", "litellm-cost", "edge-cpu", "litellm-paced", "cold-burst"]
 VERDICT = re.compile(rf"^target ({'|'.join(VERDICTS)}): (met|missed|not measured) \((.+) vs (.+)\)$")
 
 
@@ -24,7 +25,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
     python = ROOT / ".venv" / "bin" / "python"
     proc = subprocess.run(
         [str(python if python.exists() else sys.executable), "-m", "bench", "--smoke", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=150, check=False,
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return proc.stdout, json.loads(out.read_text())
@@ -46,13 +47,14 @@ def test_one_verdict_line_per_target(smoke: tuple[str, dict]) -> None:
     met = {v["name"]: v["met"] for v in results["verdicts"]}
     assert met["edge-overhead"] is None and met["throughput"] is None  # smoke skips LiteLLM direct
     assert met["edge-cpu"] is not None and met["litellm-paced"] is not None  # measured on the gateway's own LiteLLM
+    assert met["cold-burst"] is not None
 
 
 def test_results_json_shape(smoke: tuple[str, dict]) -> None:
     _, results = smoke
     assert results["smoke"] is True and results["leftovers"] == []
     expected = {"machine", "counts", "config", "targets", "cold_start", "ratios", "verdicts", "noise", "duration_s",
-                "paced"}
+                "paced", "cold_burst"}
     assert expected <= set(results)
     assert set(results["targets"]) == {"provider", "gateway", "gateway_n2"}  # smoke skips LiteLLM direct
     assert {"throughput_rps", "errors"} <= set(results["targets"].pop("gateway_n2")["concurrent"])
@@ -79,3 +81,16 @@ def test_like_for_like_rounds(smoke: tuple[str, dict]) -> None:
     assert paced["edge_do_cpu_ms"] == round(paced["edge_cpu_ms"] - paced["edge_worker_cpu_ms"], 3)
     assert len(paced["litellm_cpu_ratio_paced_rounds"]) <= counts["rounds"]
     assert "| like for like † (" in stdout and "| Worker-only answer (401 at the edge) |" in stdout
+
+
+def test_cold_burst(smoke: tuple[str, dict]) -> None:
+    stdout, results = smoke
+    burst, counts = results["cold_burst"], results["counts"]
+    assert burst["instances"] == counts["burst_instances"] and burst["min_warm_instances"] == 1
+    assert burst["warm"]["requests"] == burst["cold"]["requests"] == counts["burst"]
+    assert burst["warm"]["not_200"] == 0 and burst["warm"]["states_after"] == ["ready"] * burst["instances"]
+    # The cold burst started on stopped instances: by its end each had been asked to boot again.
+    assert burst["cold"]["states_after"][0] == "ready"
+    assert all(state in ("starting", "ready") for state in burst["cold"]["states_after"]), burst["cold"]
+    assert burst["p99_ratio"] == round(burst["cold"]["p99_ms"] / burst["warm"]["p99_ms"], 2)
+    assert "| cold burst † (" in stdout and "| after all but the warm floor idle-stopped |" in stdout
