@@ -9,11 +9,12 @@ VENV := .venv
 PORT ?= 8787
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install redis chromium dev dev-reset test lint unit local-test e2e bench deploy container-requirements clean
+.PHONY: help install redis chromium dev dev-reset key test lint unit local-test e2e bench deploy container-requirements clean
 
 help:
 	@echo "make dev     - run the gateway on http://127.0.0.1:$(PORT) (demo model, no keys, no internet)"
 	@echo "make dev-reset - the same, with Durable Object storage (keys, usage) emptied first"
+	@echo "make key ARGS='generate --alias alice --rpm 60' - manage virtual keys (local/keys.py --help)"
 	@echo "make test    - lint + unit + local runtime + end-to-end suites"
 	@echo "make bench   - measure the gateway's overhead against LiteLLM direct"
 	@echo "make deploy  - wrangler deploy (needs CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID)"
@@ -55,6 +56,10 @@ dev: install
 
 dev-reset: install
 	DEMO_MODELS=$${DEMO_MODELS:-true} PORT=$(PORT) node local/cli.mjs --state-dir $(DEV_STATE) --reset-state --test-scheduled
+
+# The key API of the gateway on $(PORT) (or GATEWAY_URL), as LITELLM_MASTER_KEY: README, Keys, limits and usage.
+key:
+	@GATEWAY_URL=$${GATEWAY_URL:-http://127.0.0.1:$(PORT)} python3 local/keys.py $(or $(ARGS),generate)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -7,6 +7,10 @@ nothing here depends on what other modules did.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -16,7 +20,7 @@ from keys.material import token_of
 from keys.ops import MASTER
 from tests.e2e.assertions import openai_error
 from tests.e2e.keys_admin import KeyAdmin, bearer
-from tests.harness import FakeProvider, Gateway
+from tests.harness import ROOT, FakeProvider, Gateway
 
 RUN = uuid.uuid4().hex[:8]
 ADMIN_ONLY = [("POST", "/key/generate"), ("POST", "/key/update"), ("POST", "/key/delete"), ("GET", "/key/list"),
@@ -193,3 +197,26 @@ def test_master_key_has_no_limits_and_is_booked_under_its_own_alias(admin: KeyAd
     assert not any(name.startswith("x-ratelimit") for answer in answers for name in answer.headers)
     row = admin.wait_booked(MASTER, before + 3)
     assert row["key_alias"] == MASTER_ALIAS and row["key_name"] is None
+
+
+def test_the_keys_script_drives_the_same_api(admin: KeyAdmin) -> None:
+    """local/keys.py (README: Keys, limits and usage) against this gateway, as an operator runs it."""
+    env = {**os.environ, "GATEWAY_URL": admin.gateway.url, "LITELLM_MASTER_KEY": admin.gateway.key}
+
+    def keys(*args: str) -> tuple[int, dict]:
+        done = subprocess.run([sys.executable, str(ROOT / "local" / "keys.py"), *args], env=env,
+                              capture_output=True, text=True, timeout=60)
+        return done.returncode, json.loads(done.stdout)
+
+    status, made = keys("generate", "--alias", f"script-{RUN}", "--models", "gpt-4o-mini, gpt-4o", "--rpm", "3",
+                        "--budget", "0.5", "--budget-duration", "30d")
+    assert status == 0 and made["models"] == ["gpt-4o-mini", "gpt-4o"] and made["rpm_limit"] == 3, made
+    assert made["max_budget"] == 0.5 and made["budget_duration"] == "30d"
+    assert admin.chat(made["key"], "script-chat").status_code == 200
+    assert keys("block", made["key"])[1]["blocked"] is True
+    assert keys("info", made["token"])[1]["info"]["status"] == "revoked"
+    assert keys("update", made["key"], "--rpm", "9")[1]["rpm_limit"] == 9
+    assert any(row["token"] == made["token"] for row in keys("list")[1]["keys"])
+    assert keys("spend", "--by", "model")[1]["group_by"] == "model"
+    status, refused = keys("info", "sk-never-issued-000000")
+    assert status == 1 and refused["error"]["code"] == "not_found"
