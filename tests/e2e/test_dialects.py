@@ -47,7 +47,7 @@ def test_unprefixed_api_paths_are_served(gateway: Gateway, provider: FakeProvide
     assert {"no-v1-chat", "no-v1-legacy", "no-v1-emb", "no-v1-msg"} <= set(reached(provider))
 
 
-@pytest.mark.parametrize("path", ["/key/generate", "/key/list", "/model/info", "/model/new", "/user/new",
+@pytest.mark.parametrize("path", ["/v1/key/generate", "/key/generate/x", "/model/info", "/model/new", "/user/new",
                                   "/spend/logs", "/routes", "/openapi.json", "/chat", "/v1/v1/models",
                                   "/anthropic/v1/messages", "/openai/v1/chat/completions", "/openai/models",
                                   "/openai/deployments/gpt-4o-mini/images/generations", "/openai/chat/completions"])

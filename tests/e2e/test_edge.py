@@ -66,7 +66,7 @@ def test_right_key_in_either_header_works(gateway: Gateway, provider: FakeProvid
     assert provider.stats()["hits"] == {"gpt-4o-mini": 1}
 
 
-@pytest.mark.parametrize("path", ["/openapi.json", "/routes", "/ui", "/ui/", "/docs", "/key/generate", "/user/new",
+@pytest.mark.parametrize("path", ["/openapi.json", "/routes", "/ui", "/ui/", "/docs", "/v1/key/generate", "/user/new",
                                   "/team/new", "/v1/model/info", "/health/liveliness", "/metrics"])
 def test_litellm_internals_are_not_found(gateway: Gateway, path: str) -> None:
     for method in ("GET", "POST"):
