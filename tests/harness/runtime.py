@@ -152,10 +152,11 @@ def start_gateway(
     container_env: dict[str, str] | None = None,
     log_file: Path | None = None,
     state_dir: Path | None = None,  # keep Durable Object storage there (else in memory)
+    cli: Path = CLI,  # another tree's local/cli.mjs (bench/edge_profile.py runs a profiled copy)
 ) -> Gateway:
     """Starts `node local/cli.mjs` on a free port with the control API on; returns once it says Ready."""
     port = free_port()
-    args = ["node", str(CLI), "--port", str(port), "--control"]
+    args = ["node", str(cli), "--port", str(port), "--control"]
     if not containers:
         args.append("--no-containers")
     if litellm_config is not None:
