@@ -32,7 +32,7 @@ from keys.admin import is_admin_path
 from keys.objects import KeyDirectory, VirtualKey
 from lifecycle import HEALTHY_STATES, State
 from request_ids import request_id_for
-from request_policy import Caps, judge
+from request_policy import Accepted, Caps, judge
 from responses import error_response, json_response, with_headers, without_body
 from routing import USAGE_CHUNK_PATHS, Route, classify, dialect_for, model_in_path, upstream_path
 from settings import VERSION, Settings
@@ -111,24 +111,21 @@ class Default(WorkerEntrypoint):
         body = None  # None: the client's body moves on as a stream
         model, added_usage = model_in_path(path), False
         if method == "POST" and has_body and is_json(header(incoming.headers, "content-type")):
-            buffer = await read_bounded(incoming.body, settings.max_request_bytes)
-            if buffer is None:
-                return error_response(errors.request_too_large(settings.max_request_bytes), request_id, dialect)
-            verdict = judge(buffer.to_bytes(), Caps(settings.max_num_retries, settings.max_request_seconds),
-                            ask_usage=keys is not None and target in USAGE_CHUNK_PATHS)
-            if isinstance(verdict, errors.GatewayError):
-                return error_response(verdict, request_id, dialect)
-            body = buffer if verdict.body is None else to_js(verdict.body)  # the same bytes, unless changed
+            judged = await _judged_body(incoming.body, settings, ask_usage=keys is not None and target in
+                                        USAGE_CHUNK_PATHS)
+            if isinstance(judged, errors.GatewayError):
+                return error_response(judged, request_id, dialect)
+            body, verdict = judged
             model, added_usage = verdict.model or model, verdict.added_usage
+        namespace = getattr(self.env, BINDING, None)
+        if namespace is None:
+            return error_response(errors.container_unbound(), request_id, dialect)
         admission = None
         if keys is not None and not is_master:
             admission = await keys.admit(key, model)
             if admission.refusal is not None:
                 refused = error_response(refusal_error(admission.refusal, model), request_id, dialect)
                 return with_headers(refused, admission.headers)
-        namespace = getattr(self.env, BINDING, None)
-        if namespace is None:
-            return error_response(errors.container_unbound(), request_id, dialect)
 
         affinity = header(incoming.headers, "x-session-affinity")
         name = pick_instance(settings.instances, affinity)
@@ -142,10 +139,15 @@ class Default(WorkerEntrypoint):
             return namespace.get(namespace.idFromName(to)).fetch(forwarded)
 
         resendable = body is not None or not present(incoming.body)  # a streamed upload can go only once
-        if settings.instances > 1 and affinity is None and resendable:
-            name, response = await _warm_first(send, name, settings.instances)
-        else:
-            response = await send(name)
+        try:
+            if settings.instances > 1 and affinity is None and resendable:
+                name, response = await _warm_first(send, name, settings.instances)
+            else:
+                response = await send(name)
+        except (JsException, OSError):
+            if keys is not None:  # booked as failed: frees the key's parallel slot at once
+                keys.book_failed(None if is_master else key, admission, model)
+            raise
         if keys is None:
             return Response(js_response_of(response))  # a workers.Response, on either SDK
         return await keys.meter(response, None if is_master else key, admission, model, added_usage, target,
@@ -218,6 +220,17 @@ async def _warm_first(send: Callable[..., Any], name: str, count: int) -> tuple[
         if header(js_response_of(response).headers, COLD_HEADER) is None:
             return sibling, response
     return name, await send(name)
+
+
+async def _judged_body(body: Any, settings: Settings, ask_usage: bool) -> tuple[Any, Accepted] | errors.GatewayError:
+    """A JSON API body read once (bounded) and judged by the request policy: what to forward, or why not."""
+    buffer = await read_bounded(body, settings.max_request_bytes)
+    if buffer is None:
+        return errors.request_too_large(settings.max_request_bytes)
+    verdict = judge(buffer.to_bytes(), Caps(settings.max_num_retries, settings.max_request_seconds), ask_usage)
+    if isinstance(verdict, errors.GatewayError):
+        return verdict
+    return (buffer if verdict.body is None else to_js(verdict.body)), verdict  # the same bytes, unless changed
 
 
 def _key_of(headers: Any) -> str | None:

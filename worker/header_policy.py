@@ -30,7 +30,7 @@ _DROPPED_REQUEST_PREFIXES = ("x-forwarded-", "x-litellm-", "x-gateway-")  # x-ga
 
 # LiteLLM's x-litellm-* headers reveal upstream URLs, model names and versions; these are the
 # ones that say nothing about the inside and help clients correlate calls.
-# x-litellm-response-cost is also what the edge books a virtual key's spend from.
+# x-litellm-response-cost goes to the edge only, which books a virtual key's spend from it and drops it.
 _KEPT_LITELLM = frozenset({"x-litellm-call-id", "x-litellm-attempted-retries", "x-litellm-attempted-fallbacks",
                            "x-litellm-response-cost"})
 

@@ -84,6 +84,7 @@ class KeyGate:
         token = None if key is None else token_of(key)
         lease = admission.lease if admission else None
         cost_header = header(original.headers, COST_HEADER)
+        headers.delete(COST_HEADER)  # read for the booking; LiteLLM's internals stay out of the client's view
         status = int(original.status)
         body = original.body
         if admission and admission.models and path == MODELS_PATH and status == 200:
@@ -111,18 +112,23 @@ class KeyGate:
         return Response(js.Response.new(body, js_dict({
             "status": status, "statusText": original.statusText, "headers": headers})))
 
+    def book_failed(self, key: str | None, admission: Admission | None, model: str | None) -> None:
+        """A request that never got an answer from LiteLLM: one failed request, its lease freed."""
+        self._book(None if key is None else token_of(key), admission.lease if admission else None, model, None,
+                   None, None, failed=True)
+
     def _book(self, token: str | None, lease: str | None, model: str | None, usage: Usage | None,
-              cost_header: str | None, prices: PriceSource, failed: bool) -> None:
+              cost_header: str | None, prices: PriceSource | None, failed: bool) -> None:
         task = asyncio.ensure_future(self._finish(token, lease, model, usage, cost_header, prices, failed))
         proxy = create_proxy(task)
         task.add_done_callback(lambda _: proxy.destroy())
         self._ctx.waitUntil(proxy)  # after the client's last byte, never before it
 
     async def _finish(self, token: str | None, lease: str | None, model: str | None, usage: Usage | None,
-                      cost_header: str | None, prices: PriceSource, failed: bool) -> None:
+                      cost_header: str | None, prices: PriceSource | None, failed: bool) -> None:
         counted = usage or Usage()
         cost = request_cost(cost_header, model, counted, {})
-        if cost == 0 and counted.total_tokens > 0:  # no (or a zero) cost from LiteLLM, as on streams
+        if cost == 0 and counted.total_tokens > 0 and prices is not None:  # no cost from LiteLLM, as on streams
             cost = request_cost(cost_header, model, counted, await _price_table(prices))
         await gate.finish(self._rpc, token, lease, model, usage, cost, failed)
 

@@ -22,7 +22,8 @@ from tests.project.test_wrangler_and_image import load_jsonc
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 VARIABLE = "passed through"  # a status the factory takes from its caller (LiteLLM's), not one of its own
-DUMMY_BY_TYPE: dict[object, tuple[object, object]] = {int: (418, 599), str: ("x", "y"), float: (1.5, 2.5)}
+DUMMY_BY_TYPE: dict[object, tuple[object, object]] = {int: (418, 599), str: ("x", "y"), float: (1.5, 2.5),
+                                                     int | None: (418, 599)}
 
 
 def _dummies(fn: Callable[..., object], pick: int) -> dict[str, object]:

@@ -36,13 +36,21 @@ def run_wrangler(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]
 def test_bindings_classes_and_migrations_agree_with_the_code(config: dict) -> None:
     entry = (ROOT / config["main"]).read_text()
     container = (ROOT / "worker" / "container.py").read_text()
-    [binding] = config["durable_objects"]["bindings"]
+    objects = (ROOT / "worker" / "keys" / "objects.py").read_text()
+    rpc = (ROOT / "worker" / "keys" / "edge_rpc.py").read_text()
+    bindings = {b["name"]: b["class_name"] for b in config["durable_objects"]["bindings"]}
+    assert bindings == {"LITELLM_CONTAINER": "LiteLLMContainer", "VIRTUAL_KEYS": "VirtualKey",
+                        "KEY_DIRECTORY": "KeyDirectory"}
     [image] = config["containers"]
-    assert binding == {"name": "LITELLM_CONTAINER", "class_name": "LiteLLMContainer"}
-    assert f'BINDING = "{binding["name"]}"' in entry
-    assert "class LiteLLMContainer(DurableObject)" in container and "LiteLLMContainer" in entry
-    assert image["class_name"] == binding["class_name"]
-    assert binding["class_name"] in config["migrations"][0]["new_sqlite_classes"]
+    assert 'BINDING = "LITELLM_CONTAINER"' in entry
+    assert 'KEYS_BINDING = "VIRTUAL_KEYS"' in rpc and 'DIRECTORY_BINDING = "KEY_DIRECTORY"' in rpc
+    assert "class LiteLLMContainer(DurableObject)" in container
+    assert "class VirtualKey(DurableObject)" in objects and "class KeyDirectory(DurableObject)" in objects
+    for class_name in bindings.values():  # every bound class is exported by the main module
+        assert f'"{class_name}"' in entry.split("__all__", 1)[1].split("\n", 1)[0]
+    assert image["class_name"] == "LiteLLMContainer"
+    sqlite_classes = [name for migration in config["migrations"] for name in migration["new_sqlite_classes"]]
+    assert sorted(sqlite_classes) == sorted(bindings.values())  # every class SQLite-backed, each declared once
     assert "python_workers" in config["compatibility_flags"]
     assert image["instance_type"] not in ("lite", "dev")  # 256 MiB cannot hold LiteLLM's ~330 MiB
     assert int(config["vars"]["CONTAINER_INSTANCES"]) <= image["max_instances"]

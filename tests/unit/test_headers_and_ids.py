@@ -36,7 +36,7 @@ def test_internal_response_headers_are_stripped(name: str) -> None:
 
 @pytest.mark.parametrize(
     "name", ["content-type", "x-litellm-call-id", "retry-after", "x-ratelimit-remaining-requests", "set-cookie",
-             "x-litellm-response-cost"],  # the cost says nothing internal, and the edge books spend from it
+             "x-litellm-response-cost"],  # to the edge, which books spend from it (and drops it)
 )
 def test_useful_response_headers_are_kept(name: str) -> None:
     assert not is_internal_response_header(name)
