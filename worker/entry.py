@@ -111,8 +111,8 @@ class Default(WorkerEntrypoint):
         body = None  # None: the client's body moves on as a stream
         model, added_usage = model_in_path(path), False
         if method == "POST" and has_body and is_json(header(incoming.headers, "content-type")):
-            judged = await _judged_body(incoming.body, settings, ask_usage=keys is not None and target in
-                                        USAGE_CHUNK_PATHS)
+            judged = await _judged_body(incoming, declared, settings,
+                                        ask_usage=keys is not None and target in USAGE_CHUNK_PATHS)
             if isinstance(judged, errors.GatewayError):
                 return error_response(judged, request_id, dialect)
             body, verdict = judged
@@ -222,9 +222,13 @@ async def _warm_first(send: Callable[..., Any], name: str, count: int) -> tuple[
     return name, await send(name)
 
 
-async def _judged_body(body: Any, settings: Settings, ask_usage: bool) -> tuple[Any, Accepted] | errors.GatewayError:
+async def _judged_body(incoming: Any, declared: Declared, settings: Settings,
+                       ask_usage: bool) -> tuple[Any, Accepted] | errors.GatewayError:
     """A JSON API body read once (bounded) and judged by the request policy: what to forward, or why not."""
-    buffer = await read_bounded(body, settings.max_request_bytes)
+    if declared is Declared.WITHIN:  # the length is known and within the limit: read it in one go
+        buffer = await incoming.arrayBuffer()
+    else:
+        buffer = await read_bounded(incoming.body, settings.max_request_bytes)
     if buffer is None:
         return errors.request_too_large(settings.max_request_bytes)
     verdict = judge(buffer.to_bytes(), Caps(settings.max_num_retries, settings.max_request_seconds), ask_usage)
@@ -252,7 +256,9 @@ def _outgoing(incoming: Any, url: str, path: str, target: str, method: str, body
     headers = js.Headers.new(incoming.headers)
     init: dict[str, Any] = {"method": method, "headers": headers}
     if body is not None:
-        headers.delete("content-length")  # the runtime sets it for a buffer (it differs once capped)
+        # The length of what is sent (it differs once capped): the Durable Object then trusts it instead of
+        # counting the body a second time.
+        headers.set("content-length", str(body.byteLength))
         headers.delete("transfer-encoding")
         init["body"] = body
     elif present(incoming.body) and method not in ("GET", "HEAD"):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import js
-from pyodide.ffi import JsException, create_once_callable, to_js
+from pyodide.ffi import JsException, to_js
 from workers import Response
 
 import errors
@@ -58,62 +58,56 @@ class Limits:
     stream_idle_seconds: int  # longest silence inside a response body
 
 
-class Watchdog:
-    """Aborts the upstream request at the deadline, or when its body has been silent too long."""
+class IdleGuard:
+    """Aborts a response body that has been silent for STREAM_IDLE_SECONDS (streams only: a JSON answer is
+    bounded by the deadline alone). One timer per stream, re-armed lazily: chunks only note the time."""
 
-    def __init__(self, limits: Limits, abort: Callable[[], None]) -> None:
+    def __init__(self, idle_s: int, abort: Callable[[], None]) -> None:
+        self._idle_s = idle_s
         self._abort = abort
-        self._deadline = time.monotonic() + limits.max_request_seconds
-        self._idle_s = limits.stream_idle_seconds
         self._last = time.monotonic()
-        self._watching_body = False
-        self.tripped: str | None = None  # "deadline" or "idle" once it fired
+        self.tripped = False
         self._task = asyncio.ensure_future(self._run())
-
-    def body_started(self) -> None:
-        self._watching_body = True
-        self._last = time.monotonic()
 
     def touch(self) -> None:
         self._last = time.monotonic()
 
     def stop(self) -> None:
-        self._task.cancel()  # no timer outlives its request
+        self._task.cancel()  # no timer outlives its stream
 
     async def _run(self) -> None:
-        while True:
-            now = time.monotonic()
-            idle_until = self._last + self._idle_s if self._watching_body else self._deadline
-            if now >= self._deadline or now >= idle_until:
-                self.tripped = "deadline" if now >= self._deadline else "idle"
-                self._abort()
-                return
-            await asyncio.sleep(min(self._deadline, idle_until) - now + 0.01)
+        while (wait := self._last + self._idle_s - time.monotonic()) > 0:
+            await asyncio.sleep(wait + 0.01)
+        self.tripped = True
+        self._abort()
 
 
 async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_key: str, limits: Limits,
                 dialect: Dialect, log: EventLog, on_done: Callable[[], None]) -> Response:
     """Forwards `request` to `target` (path + query); `on_done` runs once it is over, on every path."""
     incoming = request.js_object
-    controller = js.AbortController.new()
+    controller = js.AbortController.new()  # ours: body over budget, stream idle
+    deadline = js.AbortSignal.timeout(limits.max_request_seconds * 1000)  # a JS timer: no Python task
+    signals = [controller.signal, deadline]
+    client_gone = getattr(incoming, "signal", None)  # fires when the client leaves (workerd: mid-body only)
+    if present(client_gone):
+        signals.append(client_gone)
+    idle: IdleGuard | None = None
     released = False
 
     def release() -> None:
         nonlocal released
         if not released:
             released = True
-            watchdog.stop()
+            if idle is not None:
+                idle.stop()
             on_done()
 
-    watchdog = Watchdog(limits, lambda: controller.abort())
-    signal = getattr(incoming, "signal", None)  # fires when the client leaves (workerd: mid-body only)
-    if present(signal):
-        signal.addEventListener("abort", create_once_callable(lambda *_: controller.abort()))
     init: dict[str, Any] = {
         "method": incoming.method,
         "headers": make_headers(forwarded_request_headers(iter_headers(incoming.headers), litellm_key, request_id)),
         "redirect": "manual",
-        "signal": controller.signal,
+        "signal": js.AbortSignal.any(to_js(signals)),
     }
     budget: ByteBudget | None = None
     if present(incoming.body):
@@ -130,8 +124,8 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
         release()
         if budget is not None and budget.exceeded:
             return error_response(errors.request_too_large(limits.max_request_bytes), request_id, dialect)
-        if watchdog.tripped:
-            log.emit("warning", "request_deadline", request_id=request_id, waited=watchdog.tripped)
+        if deadline.aborted:
+            log.emit("warning", "request_deadline", request_id=request_id)
             return error_response(errors.deadline_exceeded(limits.max_request_seconds), request_id, dialect)
         # The error's class only: its message can name the upstream's address.
         log.emit("warning", "upstream_lost", request_id=request_id, error=type(exc).__name__)
@@ -145,18 +139,22 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
         release()
         return _response(None, upstream, headers)
     sse = media_type(header(upstream.headers, "content-type")) == "text/event-stream"
-    watchdog.body_started()
+    if sse:
+        idle = IdleGuard(limits.stream_idle_seconds, lambda: controller.abort())
 
     def on_end(failed: bool) -> bytes | None:
         release()
         if not failed:
             return None
-        why = {"deadline": "MAX_REQUEST_SECONDS reached", "idle": "no data for STREAM_IDLE_SECONDS"}.get(
-            watchdog.tripped or "", "the connection to LiteLLM was lost")
-        log.emit("warning", "stream_interrupted", request_id=request_id, why=watchdog.tripped or "lost")
-        return _error_event(errors.stream_interrupted(why), dialect) if sse else None
+        why = "deadline" if deadline.aborted else "idle" if idle is not None and idle.tripped else "lost"
+        log.emit("warning", "stream_interrupted", request_id=request_id, why=why)
+        return _error_event(errors.stream_interrupted(_INTERRUPTED[why]), dialect) if sse else None
 
-    return _response(relay(body, watchdog.touch, on_end), upstream, headers)
+    return _response(relay(body, idle.touch if idle else None, on_end), upstream, headers)
+
+
+_INTERRUPTED = {"deadline": "MAX_REQUEST_SECONDS reached", "idle": "no data for STREAM_IDLE_SECONDS",
+                "lost": "the connection to LiteLLM was lost"}
 
 
 def _response(body: Any, upstream: Any, headers: Any) -> Response:
