@@ -30,7 +30,7 @@ from tests.harness.procs import ROOT
 from . import cpuprofile
 from .config import CHAT_MODEL, pycache_prefix, render_bench_config, strong_key
 from .measure import PATH, Target, chat_body, percentile
-from .paced import WRONG_KEY
+from .paced import worker_only
 
 WASM = ROOT / "node_modules" / "pyodide" / "pyodide.asm.wasm"
 HOOK = ROOT / "bench" / "cpu_profile_hook.cjs"
@@ -57,10 +57,11 @@ def runtime_tree(tmp: Path) -> Path:
     return tree
 
 
-def run(target: Target, n: int, key: str | None = None) -> dict[str, Any]:
-    """`n` sequential requests on one connection: the runtime's CPU per request and the p50."""
-    headers = {**target.headers, "Authorization": f"Bearer {key}"} if key else target.headers
-    expected = 401 if key else 200
+def run(target: Target, n: int, no_key: bool = False) -> dict[str, Any]:
+    """`n` sequential requests on one connection (`no_key`: answered 401 by the Worker alone): the runtime's
+    CPU per request and the p50."""
+    headers = worker_only(target.headers) if no_key else target.headers
+    expected = 401 if no_key else 200
     body = chat_body(CHAT_MODEL, "bench-edge-profile")
     conn = target.connect()
     latencies = []
@@ -81,12 +82,12 @@ def run(target: Target, n: int, key: str | None = None) -> dict[str, Any]:
 
 
 def profiled(gateway: Gateway, prof_dir: Path, index: int, target: Target, n: int,
-             key: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+             no_key: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """`run` inside one V8 CPU profile (bench/cpu_profile_hook.cjs): the run's figures and the profile's summary."""
     assert gateway.process is not None
     os.kill(gateway.process.pid, signal.SIGUSR2)
     wait_for(lambda: (prof_dir / f"started-{index}").exists(), 10.0)
-    figures = run(target, n, key)
+    figures = run(target, n, no_key)
     os.kill(gateway.process.pid, signal.SIGUSR2)
     done = wait_for(lambda: next(prof_dir.glob(f"{index}.cpuprofile"), None), 30.0)
     samples, per_sample_ms = cpuprofile.load(done, WASM)
@@ -124,12 +125,12 @@ def profile(requests: int, cprofile_requests: int, workdir: Path) -> dict[str, A
                 target = Target("edge", gateway.url, gateway.key, CHAT_MODEL, cpu={"runtime": gateway.runtime_cpu})
                 say("warming up")
                 run(target, 200)
-                run(target, 100, WRONG_KEY)
+                run(target, 100, no_key=True)
                 windows = {"plain": run(target, requests)}  # no profiler: the CPU the others are compared with
                 say(f"V8 CPU profile: {requests} requests through the edge, {requests} answered 401")
                 nodeprof = {}
                 windows["edge"], nodeprof["edge"] = profiled(gateway, prof_dir, 0, target, requests)
-                windows["worker"], nodeprof["worker"] = profiled(gateway, prof_dir, 1, target, requests, WRONG_KEY)
+                windows["worker"], nodeprof["worker"] = profiled(gateway, prof_dir, 1, target, requests, no_key=True)
                 say(f"cProfile in Pyodide over {cprofile_requests} requests")
                 get(target, "/__bench/profile/start")
                 windows["cprofile"] = run(target, cprofile_requests)

@@ -7,8 +7,9 @@ and on these VMs work that starts after an idle pause is charged more CPU; runs 
   paced     - the same requests sent directly, each starting one gateway latency (this round's median)
               after the previous one: LiteLLM idles as long as behind the gateway;
   unpaced   - directly, back to back (what a plain "LiteLLM direct" figure measures);
-  worker    - requests the Worker answers itself (a 401: same path and body, wrong key): the edge's
-              Worker-only CPU, where the runtime's CPU can be read.
+  worker    - requests the Worker answers itself (a 401: same path and body, no key): the edge's
+              Worker-only CPU, where the runtime's CPU can be read. Not a wrong key: since virtual keys,
+              an unknown key is refused by its own key object, one Durable Object call away.
 LiteLLM CPU per request gateway ÷ paced is the like-for-like ratio; edge CPU = runtime CPU per gateway
 request, split into the Worker-only share and the Durable Object's (the difference).
 """
@@ -26,7 +27,11 @@ from .http1 import BlockingConn
 from .measure import PATH, Target, chat_body, percentile
 
 KINDS = ("gateway", "paced", "unpaced", "worker")
-WRONG_KEY = "sk-bench-wrong-key"  # answered 401 by the Worker; never reaches the Durable Object
+
+
+def worker_only(headers: dict[str, str]) -> dict[str, str]:
+    """`headers` without a key: answered 401 by the Worker itself, no Durable Object asked."""
+    return {name: value for name, value in headers.items() if name.lower() != "authorization"}
 
 
 @dataclass
@@ -50,7 +55,7 @@ def _read(reader: Callable[[], float] | None) -> float:
 
 def _segment(pair: Pair, conn: BlockingConn, kind: str, n: int, cycle_s: float, tally: Tally) -> None:
     target = pair.direct if kind in ("paced", "unpaced") else pair.gateway
-    headers = {**target.headers, "Authorization": f"Bearer {WRONG_KEY}"} if kind == "worker" else target.headers
+    headers = worker_only(target.headers) if kind == "worker" else target.headers
     expected = 401 if kind == "worker" else 200
     body = chat_body(CHAT_MODEL, f"bench-{kind}")
     litellm0, runtime0 = _read(pair.litellm_cpu), _read(pair.runtime_cpu)
