@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import secrets
 import subprocess
 import sys
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -23,6 +25,7 @@ STREAM_CHUNKS = 20
 STREAM_DELAY_MS = 20  # far above any forwarding delay, so two chunks in one read can only mean buffering
 # "echo: " + marker is split into STREAM_CHUNKS pieces: the marker must be long enough for all of them.
 STREAM_MARKER = "bench-stream-marker-0123456789abcdefghij"
+FIRST_REQUEST_TIMEOUT_S = 120.0  # a gateway's first request boots LiteLLM
 PYCACHE_ROOT = REPO_ROOT / ".local-cache" / "bench-pycache"
 
 
@@ -44,6 +47,14 @@ FULL = Counts(warmup=50, sequential=300, concurrency=16, seconds=10.0, streams=1
 # Smoke: two instances, not three (one boot fewer on each side of the idle stop); it checks the harness only.
 SMOKE = Counts(warmup=2, sequential=5, concurrency=16, seconds=1.0, streams=2, rounds=2, per_round=3,
                burst=4, burst_instances=2)
+
+
+def worker_module(name: str) -> ModuleType:
+    """A pure module of worker/ (e.g. `auth`, `keys.ops`), for the facts the bench must agree with."""
+    worker = str(REPO_ROOT / "worker")
+    if worker not in sys.path:
+        sys.path.insert(0, worker)  # worker/ modules import as top-level names, as workerd loads them
+    return importlib.import_module(name)
 
 
 def strong_key() -> str:

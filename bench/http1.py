@@ -124,6 +124,7 @@ class BlockingConn:
         self.host, self.port, self.timeout = host, port, timeout
         self.tls = tls_context(tls)
         self.sock: socket.socket | None = None
+        self.last_headers: dict[str, str] = {}  # the last response's headers, names lower-cased
 
     def _socket(self) -> socket.socket:
         if self.sock is None:  # (re)connect lazily: a server may close after `Connection: close`
@@ -173,6 +174,7 @@ class BlockingConn:
             received = True
             out.append(parser.feed(data))
         self._finish(parser)
+        self.last_headers = parser.headers
         return parser.status, b"".join(out)
 
     def stream(self, path: str, headers: dict[str, str], payload: dict) -> StreamResult:

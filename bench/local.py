@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import importlib
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,22 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness import FakeProvider, Gateway, LiteLLMDirect, start_gateway
-from tests.harness.procs import ROOT, group_cpu, pid_cpu
+from tests.harness.procs import group_cpu, pid_cpu
 
-from .config import CHAT_MODEL, STREAM_MODEL, Counts, strong_key
+from .config import CHAT_MODEL, FIRST_REQUEST_TIMEOUT_S, STREAM_MODEL, Counts, strong_key, worker_module
 from .measure import PATH, Target, chat_body, concurrent, foreign_since, mark, run_target
 from .paced import Pair, paced_rounds
+from .virtual_keys import key_rounds
 
-FIRST_REQUEST_TIMEOUT_S = 120.0
 Say = Callable[[str], None]
 
 
 def container_key(client_key: str) -> str:
     """The key the Durable Object starts LiteLLM with (worker/auth.py): to reach that LiteLLM directly."""
-    worker = str(ROOT / "worker")
-    if worker not in sys.path:
-        sys.path.insert(0, worker)  # worker/ modules import as top-level names, as workerd loads them
-    return importlib.import_module("auth").container_key(client_key)
+    return worker_module("auth").container_key(client_key)
 
 
 def running_pgids(gateway: Gateway) -> list[int]:
@@ -112,6 +107,7 @@ def bench_gateway(config: Path, env: dict[str, str], runtime_env: dict[str, str]
         say(f"like for like: {counts.rounds} rounds of {counts.per_round} requests per kind")
         results["paced"] = paced_rounds(Pair(target, direct, lambda: group_cpu(pgid), gateway.runtime_cpu),
                                         counts.rounds, counts.per_round, counts.warmup)
+        results["virtual_keys"] = key_rounds(gateway, lambda: group_cpu(pgid), counts, say)
     finally:
         stop(gateway, "gateway", results)
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .burst import burst_table
+from .virtual_keys import key_table
 
 # The issue's targets. Overheads compare the gateway with LiteLLM direct measured in the same run.
 GOAL_EDGE_P50_MS = 1.0
@@ -21,6 +22,7 @@ GOAL_CPU_PER_REQUEST_MS = 5.0
 GOAL_EDGE_CPU_MS = 3.0  # Worker + Durable Object, sequential (issue 13 §1)
 GOAL_PACED_RATIO = 1.05  # LiteLLM CPU per request behind the gateway ÷ direct, paced alike (issue 13 §2)
 GOAL_COLD_BURST_P99_RATIO = 2.0  # cold burst p99 ÷ the same burst fully warm, with no 503 (issue 13 §4)
+GOAL_KEY_ADDED_P50_MS = 2.0  # a virtual key's p50 over the master key's, local runtime, sequential (issue 11)
 
 COLUMNS = ("provider", "litellm", "gateway")
 HEADERS = ("provider direct", "LiteLLM direct", "gateway")
@@ -228,6 +230,16 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
         add("cold-burst", ratio is not None and ratio <= GOAL_COLD_BURST_P99_RATIO and cold["not_200"] == 0,
             f"p99 {cold['p99_ms']:.0f} ms = {_fmt(ratio)} times warm ({burst['warm']['p99_ms']:.0f} ms), "
             f"{cold['status_503']} answered 503, {cold['not_200']} not 200", goal)
+    keys = results.get("virtual_keys")
+    goal = f"≤ {GOAL_KEY_ADDED_P50_MS:g} ms p50 added over the master key, with and without rpm_limit"
+    if not keys:
+        add("virtual-key", None, "needs a gateway the bench starts (it creates keys)", goal)
+    else:
+        plain, rpm = keys["added"]["key"], keys["added"]["key_rpm"]
+        add("virtual-key", max(plain["p50_ms"], rpm["p50_ms"]) <= GOAL_KEY_ADDED_P50_MS,
+            f"+{plain['p50_ms']:.2f} ms p50 without limits, +{rpm['p50_ms']:.2f} ms with rpm_limit; runtime CPU "
+            f"+{plain['runtime_cpu_ms']:.2f} / +{rpm['runtime_cpu_ms']:.2f} ms per request; key-object calls "
+            f"{keys['kinds']['key']['key_object_calls']} vs {keys['kinds']['master']['key_object_calls']}", goal)
     return out
 
 
@@ -268,6 +280,9 @@ def render(results: dict[str, Any], say: Callable[[str], None] = print) -> None:
         say("")
     if results.get("paced"):
         say(paced_table(results["paced"]))
+        say("")
+    if results.get("virtual_keys"):
+        say(key_table(results["virtual_keys"]))
         say("")
     if not results.get("remote"):
         say(scale_table(results))

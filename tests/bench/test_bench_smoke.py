@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-VERDICTS = ["edge-overhead", "throughput", "streaming", "litellm-cost", "edge-cpu", "litellm-paced", "cold-burst"]
+VERDICTS = ["edge-overhead", "throughput", "streaming", "litellm-cost", "edge-cpu", "litellm-paced", "cold-burst",
+            "virtual-key"]
 VERDICT = re.compile(rf"^target ({'|'.join(VERDICTS)}): (met|missed|not measured) \((.+) vs (.+)\)$")
 
 
@@ -47,14 +48,14 @@ def test_one_verdict_line_per_target(smoke: tuple[str, dict]) -> None:
     met = {v["name"]: v["met"] for v in results["verdicts"]}
     assert met["edge-overhead"] is None and met["throughput"] is None  # smoke skips LiteLLM direct
     assert met["edge-cpu"] is not None and met["litellm-paced"] is not None  # measured on the gateway's own LiteLLM
-    assert met["cold-burst"] is not None
+    assert met["cold-burst"] is not None and met["virtual-key"] is not None
 
 
 def test_results_json_shape(smoke: tuple[str, dict]) -> None:
     _, results = smoke
     assert results["smoke"] is True and results["leftovers"] == []
     expected = {"machine", "counts", "config", "targets", "cold_start", "ratios", "verdicts", "noise", "duration_s",
-                "paced", "cold_burst"}
+                "paced", "cold_burst", "virtual_keys"}
     assert expected <= set(results)
     assert set(results["targets"]) == {"provider", "gateway", "gateway_n2"}  # smoke skips LiteLLM direct
     assert {"throughput_rps", "errors"} <= set(results["targets"].pop("gateway_n2")["concurrent"])
@@ -94,3 +95,20 @@ def test_cold_burst(smoke: tuple[str, dict]) -> None:
     assert all(state in ("starting", "ready") for state in burst["cold"]["states_after"]), burst["cold"]
     assert burst["p99_ratio"] == round(burst["cold"]["p99_ms"] / burst["warm"]["p99_ms"], 2)
     assert "| cold burst † (" in stdout and "| after all but the warm floor idle-stopped |" in stdout
+
+
+def test_virtual_keys(smoke: tuple[str, dict]) -> None:
+    stdout, results = smoke
+    keys, counts = results["virtual_keys"], results["counts"]
+    assert keys["rounds_requests"] == counts["rounds"] * counts["per_round"]
+    assert {kind: k["key_object_calls"] for kind, k in keys["kinds"].items()} == {"master": 1, "key": 2, "key_rpm": 2}
+    for kind in ("key", "key_rpm"):
+        added = keys["added"][kind]
+        assert added["p50_ms"] == round(keys["kinds"][kind]["p50_ms"] - keys["kinds"]["master"]["p50_ms"], 3)
+        assert len(added["p50_ms_rounds"]) == counts["rounds"]
+    # Every request sent with each key was booked once, in that key's ledger (the master key's in its own).
+    for kind, (booked, sent) in keys["booked_vs_sent"].items():
+        assert booked == sent == counts["warmup"] + counts["rounds"] * counts["per_round"], kind
+    # The rpm key's window holds every request it sent (all within the last 60 s), none refused.
+    assert keys["window_requests_at_end"] == keys["booked_vs_sent"]["key_rpm"][1]
+    assert "| virtual keys † (" in stdout and "| virtual key, no limits |" in stdout
