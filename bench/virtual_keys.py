@@ -41,7 +41,7 @@ from .config import (
     worker_module,
 )
 from .http1 import BlockingConn
-from .measure import PATH, Target, chat_body, percentile
+from .measure import PATH, Target, chat_body, foreign_since, mark, percentile
 
 KINDS = ("master", "key", "key_rpm")
 RPM_LIMIT = 1_000_000  # never reached: every request is admitted, and the window keeps every one of them
@@ -108,6 +108,11 @@ def key_rounds(gateway: Gateway, litellm_cpu: Callable[[], float] | None, counts
     tallies = {kind: Tally() for kind in KINDS}
     added_rounds: dict[str, list[float]] = {"key": [], "key_rpm": []}
     body = chat_body(CHAT_MODEL, "bench-virtual-keys")
+
+    def ours() -> float:  # CPU seconds of the processes this phase runs (the fake provider's counts as other)
+        return gateway.runtime_cpu() + time.process_time() + (litellm_cpu() if litellm_cpu else 0.0)
+
+    phase, ours0 = mark(), ours()
     say(f"virtual keys: {counts.rounds} rounds of {counts.per_round} requests per kind ({', '.join(KINDS)})")
     try:
         for kind in KINDS:  # warm each connection and each object outside the measurement
@@ -122,13 +127,14 @@ def key_rounds(gateway: Gateway, litellm_cpu: Callable[[], float] | None, counts
             for kind in added_rounds:
                 added_rounds[kind].append(percentile(tallies[kind].latencies[-counts.per_round:], 50) - base)
         remaining = conns["key_rpm"].last_headers.get("x-ratelimit-remaining-requests")
+        other_cores = foreign_since(phase, ours() - ours0)
     finally:
         for conn in conns.values():
             conn.close()
     tokens = {kind: token or worker_module("keys.ops").MASTER for kind, (_, token) in keys.items()}
     return summarise(tallies, counts.rounds * counts.per_round, added_rounds, litellm_cpu is not None,
                      in_window=None if remaining is None else RPM_LIMIT - int(remaining),
-                     booked_vs_sent=_bookings(gateway, before, tokens, tallies))
+                     booked_vs_sent=_bookings(gateway, before, tokens, tallies), other_cores=other_cores)
 
 
 def _bookings(gateway: Gateway, before: dict[str, int], tokens: dict[str, str],
@@ -148,9 +154,10 @@ def _ms(seconds: float) -> float:
 
 
 def summarise(tallies: dict[str, Tally], n: int, added_rounds: dict[str, list[float]], with_litellm: bool,
-              in_window: int | None, booked_vs_sent: dict[str, list[int | None]]) -> dict[str, Any]:
+              in_window: int | None, booked_vs_sent: dict[str, list[int | None]],
+              other_cores: float) -> dict[str, Any]:
     out: dict[str, Any] = {"rounds_requests": n, "rpm_limit": RPM_LIMIT, "window_requests_at_end": in_window,
-                           "booked_vs_sent": booked_vs_sent, "kinds": {}, "added": {}}
+                           "booked_vs_sent": booked_vs_sent, "other_cores": other_cores, "kinds": {}, "added": {}}
     for kind, t in tallies.items():
         out["kinds"][kind] = {"p50_ms": _ms(percentile(t.latencies, 50)), "p99_ms": _ms(percentile(t.latencies, 99)),
                               "runtime_cpu_ms": _ms(t.runtime_s / n),
@@ -186,7 +193,8 @@ def key_table(out: dict[str, Any]) -> str:
                           for kind in out["added"])
     lines += ["", f"Added p50 per round (ms): {per_round}. Key-object calls: master 1 (`book`, after the last "
               "byte), virtual key 2 (`admit` before forwarding, `finish` after the last byte); each kind also "
-              "makes the one call to the container's Durable Object."]
+              f"makes the one call to the container's Durable Object. Other processes meanwhile: "
+              f"{out['other_cores']:.2f} cores."]
     return "\n".join(lines)
 
 
