@@ -11,9 +11,12 @@ its p99 and its 503s say whether those clients waited for a boot.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from tests.harness import Gateway, start_gateway, wait_for
 
@@ -86,14 +89,34 @@ def bench_cold_burst(config: Path, env: dict[str, str], runtime_env: dict[str, s
         out["idle_stop_s"] = round(time.perf_counter() - started, 2)
         say(f"cold burst: instances 1..{n - 1} idle-stopped after {out['idle_stop_s']:.1f}s; cold burst of {size}")
         out["cold"] = measure(gateway, size, "bench-burst-cold")
+    except httpx.TransportError:
+        if gateway.process is None or gateway.process.poll() is None:
+            raise
+        out["crashed"] = crash_note(gateway)  # the runtime died under the burst: that is the finding
+        say(f"cold burst: the local runtime crashed: {out['crashed']}")
     finally:
         stop(gateway, "gateway cold burst", results)
+    if "crashed" in out:
+        results["cold_burst"] = out
+        return
     warm_p99, cold = out["warm"]["p99_ms"], out["cold"]
     out["p99_ratio"] = round(cold["p99_ms"] / warm_p99, 2) if warm_p99 else None
     results["cold_burst"] = out
 
 
+def crash_note(gateway: Gateway) -> str:
+    """Why the runtime died, from its output: V8's fatal-error banner and its first V8 frame, when there is one."""
+    assert gateway.process is not None
+    lines = gateway.log_lines()
+    banner = [ln.strip("# ").strip() for ln in lines if ln.startswith("# ") and ln.strip("# ").strip()]
+    frame = next((m.group(0) for ln in lines if (m := re.search(r"v8::internal::[\w:]+", ln))), "")
+    return "; ".join([f"node exited {gateway.process.returncode}", *banner[:2], *([frame] if frame else [])])[:300]
+
+
 def burst_table(out: dict[str, Any]) -> str:
+    if "crashed" in out:
+        return (f"Cold burst ({out['instances']} instances, MIN_WARM_INSTANCES={out['min_warm_instances']}): "
+                f"not measured, the local runtime crashed: {out['crashed']}.")
     head = (f"| cold burst † ({out['instances']} instances, MIN_WARM_INSTANCES={out['min_warm_instances']}, "
             f"{out['warm']['requests']} concurrent, no affinity) | p50 / p99 / max (ms) | 503s | not 200 "
             "| states after |")

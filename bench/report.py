@@ -225,6 +225,8 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
     goal = f"p99 ≤ {GOAL_COLD_BURST_P99_RATIO:g} times the warm burst's, no 503"
     if not burst:
         add("cold-burst", None, "needs a gateway the bench starts (instances, warm floor, idle stop)", goal)
+    elif "crashed" in burst:
+        add("cold-burst", False, f"the local runtime crashed under the burst ({burst['crashed']})", goal)
     else:
         cold, ratio = burst["cold"], burst["p99_ratio"]
         add("cold-burst", ratio is not None and ratio <= GOAL_COLD_BURST_P99_RATIO and cold["not_200"] == 0,
