@@ -21,6 +21,7 @@ from workers import DurableObject, Response
 
 import errors
 from container_adapter import CONTAINER_ORIGIN, CONTAINER_PORT, DurableStateStore, JsContainer
+from durations import now_ms
 from instances import COLD_HEADER, INSTANCE_HEADER, WARM_ONLY_HEADER, is_warm_floor
 from js_interop import env_lookup, header, js_dict, present
 from jsonlog import EventLog
@@ -31,7 +32,7 @@ from request_ids import request_id_for
 from responses import error_response, json_response
 from routing import dialect_for
 from settings import Settings, container_env
-from supervisor import Supervisor, Timeouts, now_ms
+from supervisor import Supervisor, Timeouts
 
 BOOT_GIVE_UP_MS = 300_000  # a boot not ready after 5 minutes is stopped and reported failed
 PROBE_INTERVAL_MS = 250

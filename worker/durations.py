@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -24,3 +25,8 @@ def format_duration_ms(ms: int) -> str:
         if ms >= size and ms % size == 0:
             return f"{ms // size}{unit}"
     return f"{ms}ms"
+
+
+def now_ms() -> int:
+    """Wall-clock epoch milliseconds: what lifecycle times, alarms and key windows are measured in."""
+    return int(time.time() * 1000)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ from workers import Response
 
 import errors
 from content_types import media_type
+from durations import now_ms
 from js_interop import header, js_dict, js_response_of, present
 from keys import admin, gate
 from keys.edge_rpc import DIRECTORY_BINDING, KEYS_BINDING, JsRpc
@@ -39,10 +39,6 @@ _prices: tuple[int, dict[str, Price]] = (0, {})  # per isolate: (valid until ms,
 def available(env: Any) -> bool:
     """Keys need both bindings (wrangler.jsonc); without them only the master key works, unmetered."""
     return getattr(env, KEYS_BINDING, None) is not None and getattr(env, DIRECTORY_BINDING, None) is not None
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def refusal_error(refusal: Refusal, model: str | None) -> errors.GatewayError:

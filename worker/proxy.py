@@ -20,6 +20,7 @@ from workers import Response
 import errors
 from body_limit import ByteBudget, Declared, judge_declared_length
 from content_types import is_json, media_type
+from durations import now_ms
 from errors import Dialect
 from header_policy import client_response_headers, forwarded_request_headers
 from js_interop import header, iter_headers, js_dict, make_headers, present
@@ -29,10 +30,6 @@ from streams import limited, relay
 from upstream_errors import MAX_ERROR_BODY_BYTES, rewrite
 
 Send = Callable[[str, Any], Any]  # (path + query, JS RequestInit) -> promise of a JS Response
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Activity:

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import errors
+from durations import now_ms
 from jsonlog import EventLog
 from lifecycle import ExitReason, Lifecycle, State, ceil_seconds
 
@@ -73,10 +73,6 @@ class Timeouts:
     probe_interval_ms: int  # between readiness probes
     stop_grace_ms: int  # SIGTERM, then destroy
     idle_ms: int  # the first idle check after a boot (SLEEP_AFTER)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Supervisor:
