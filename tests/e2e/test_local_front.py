@@ -12,6 +12,7 @@ import pytest
 
 from tests.e2e.conftest import launch
 from tests.harness import FakeProvider, Gateway, wait_for
+from tests.harness.procs import pid_alive
 
 pytestmark = pytest.mark.local_only
 CHAT = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}).encode()
@@ -53,14 +54,7 @@ def test_containers_die_with_the_runtime_however_it_dies(litellm_config: Path) -
         assert pids and all(isinstance(pid, int) for pid in pids)
         assert gateway.process is not None
         os.kill(gateway.process.pid, signal.SIGKILL)  # no chance to clean up
-        wait_for(lambda: not any(_alive(pid) for pid in pids), 10)
+        wait_for(lambda: not any(pid_alive(pid) for pid in pids), 10)
     finally:
         gateway.stop()
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
