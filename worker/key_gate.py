@@ -19,7 +19,7 @@ from workers import Response
 import errors
 from content_types import media_type
 from durations import now_ms
-from js_interop import header, js_dict, js_response_of, present
+from js_interop import header, js_response_of, present
 from keys import admin, gate
 from keys.edge_rpc import DIRECTORY_BINDING, KEYS_BINDING, JsRpc
 from keys.gate import Admission
@@ -27,7 +27,7 @@ from keys.limits import Refusal
 from keys.material import token_of
 from keys.pricing import COST_HEADER, PRICES_TTL_MS, Price, request_cost
 from keys.usage import JsonUsage, SseUsage, Usage
-from responses import json_response
+from responses import json_response, rewrapped
 from streams import metered
 
 MODELS_PATH = "/v1/models"
@@ -36,7 +36,7 @@ PriceSource = Callable[[], Awaitable[Any]]  # asks a LiteLLM instance for its pr
 _prices: tuple[int, dict[str, Price]] = (0, {})  # per isolate: (valid until ms, per-token prices by model)
 
 
-def available(env: Any) -> bool:
+def keys_bound(env: Any) -> bool:
     """Keys need both bindings (wrangler.jsonc); without them only the master key works, unmetered."""
     return getattr(env, KEYS_BINDING, None) is not None and getattr(env, DIRECTORY_BINDING, None) is not None
 
@@ -105,8 +105,7 @@ class KeyGate:
                 token, lease, model, usage_of(), cost_header, prices, failed=False))
         else:
             self._book(token, lease, model, None, cost_header, prices, failed=status >= 400)
-        return Response(js.Response.new(body, js_dict({
-            "status": status, "statusText": original.statusText, "headers": headers})))
+        return Response(rewrapped(original, body, headers))
 
     def book_failed(self, key: str | None, admission: Admission | None, model: str | None) -> None:
         """A request that never got an answer from LiteLLM: one failed request, its lease freed."""

@@ -25,7 +25,7 @@ from errors import Dialect
 from header_policy import client_response_headers, forwarded_request_headers
 from js_interop import header, iter_headers, js_dict, make_headers, present
 from jsonlog import EventLog
-from responses import error_response
+from responses import error_response, rewrapped
 from streams import limited, relay
 from upstream_errors import MAX_ERROR_BODY_BYTES, rewrite
 
@@ -134,7 +134,7 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
     body = upstream.body
     if not present(body):
         release()
-        return _response(None, upstream, headers)
+        return Response(rewrapped(upstream, None, headers))
     sse = media_type(header(upstream.headers, "content-type")) == "text/event-stream"
     if sse:
         idle = IdleGuard(limits.stream_idle_seconds, lambda: controller.abort())
@@ -147,17 +147,11 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
         log.emit("warning", "stream_interrupted", request_id=request_id, why=why)
         return _error_event(errors.stream_interrupted(_INTERRUPTED[why]), dialect) if sse else None
 
-    return _response(relay(body, idle.touch if idle else None, on_end), upstream, headers)
+    return Response(rewrapped(upstream, relay(body, idle.touch if idle else None, on_end), headers))
 
 
 _INTERRUPTED = {"deadline": "MAX_REQUEST_SECONDS reached", "idle": "no data for STREAM_IDLE_SECONDS",
                 "lost": "the connection to LiteLLM was lost"}
-
-
-def _response(body: Any, upstream: Any, headers: Any) -> Response:
-    return Response(js.Response.new(body, js_dict({
-        "status": upstream.status, "statusText": upstream.statusText, "headers": headers,
-    })))
 
 
 def _error_event(error: errors.GatewayError, dialect: Dialect) -> bytes:

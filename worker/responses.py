@@ -25,9 +25,11 @@ def error_response(error: GatewayError, request_id: str, dialect: Dialect = Dial
     )
 
 
-def _copy(original: Any, body: Any) -> Any:
+def rewrapped(original: Any, body: Any, headers: Any = None) -> Any:
+    """A JS Response with `original`'s status line and `body` (a stream moves as is); its headers unless given."""
     return js.Response.new(body, js_dict({
-        "status": original.status, "statusText": original.statusText, "headers": original.headers,
+        "status": original.status, "statusText": original.statusText,
+        "headers": original.headers if headers is None else headers,
     }))
 
 
@@ -36,7 +38,7 @@ def with_headers(response: Response, extra: dict[str, str]) -> Response:
     original = js_response_of(response)
     if all(original.headers.get(name) == value for name, value in extra.items()):
         return response  # already there (the Durable Object sets x-request-id): no copy
-    copy = _copy(original, original.body)
+    copy = rewrapped(original, original.body)
     for name, value in extra.items():
         copy.headers.set(name, value)
     return Response(copy)
@@ -49,4 +51,4 @@ async def without_body(response: Response) -> Response:
         # With a reason: a bare cancel() rejects the pipes behind the body with `undefined`, which
         # Pyodide cannot raise as an exception.
         await original.body.cancel(js.Error.new("HEAD request: the body is not sent"))
-    return Response(_copy(original, None))
+    return Response(rewrapped(original, None))
