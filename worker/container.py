@@ -12,6 +12,7 @@ over the limit while streaming 413.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -67,7 +68,7 @@ class LiteLLMContainer(DurableObject):
         if url.path == WARM_PATH and self._supervisor is not None:
             await self._supervisor.load()
             await self._supervisor.ensure_ready(
-                self._timeouts(settings), lambda: container_env(env_lookup(self.env), settings.container_key))
+                self._timeouts(settings), self._container_env(settings))
             return json_response(await self._report(settings))
         request_id = request_id_for(header(request.js_object.headers, "x-request-id"))
         target = url.path + (f"?{url.query}" if url.query else "")
@@ -85,13 +86,13 @@ class LiteLLMContainer(DurableObject):
         if warm_only and not self._supervisor.serving:  # the edge will ask a sibling
             if warm_only == "boot":
                 self._supervisor.boot_in_background(
-                    self._timeouts(settings), lambda: container_env(env_lookup(self.env), settings.container_key))
+                    self._timeouts(settings), self._container_env(settings))
             return Response(None, status=503, headers={COLD_HEADER: "1"})
         self._activity.begin()
         handed_off = False
         try:
             failure = await self._supervisor.ensure_ready(
-                self._timeouts(settings), lambda: container_env(env_lookup(self.env), settings.container_key))
+                self._timeouts(settings), self._container_env(settings))
             if failure is not None:
                 return error_response(failure, request_id, dialect)
             port = self._supervisor.container.getTcpPort(CONTAINER_PORT)
@@ -159,6 +160,10 @@ class LiteLLMContainer(DurableObject):
             return {"state": (State.UPSTREAM if settings.upstream_url else State.UNBOUND).value}
         await self._supervisor.load()
         return {**self._supervisor.report(), "inflight": self._activity.inflight}
+
+    def _container_env(self, settings: Settings) -> Callable[[], dict[str, str]]:
+        """What a boot starts LiteLLM with: read when it starts, not before."""
+        return lambda: container_env(env_lookup(self.env), settings.container_key)
 
     @staticmethod
     def _timeouts(settings: Settings) -> Timeouts:

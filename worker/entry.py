@@ -18,7 +18,6 @@ from pyodide.ffi import JsException, to_js
 from workers import Response, WorkerEntrypoint
 
 import errors
-import key_gate
 from auth import key_matches, presented_key
 from body_limit import Declared, judge_declared_length
 from container import PRICES_PATH, STATE_PATH, WARM_PATH, LiteLLMContainer
@@ -27,7 +26,7 @@ from durations import format_duration_ms
 from instances import COLD_HEADER, INSTANCE_HEADER, WARM_ONLY_HEADER, instance_names, pick_instance, siblings
 from js_interop import env_lookup, header, js_dict, js_response_of, present
 from jsonlog import EventLog
-from key_gate import KeyGate, refusal_error
+from key_gate import KeyGate, keys_bound, refusal_error
 from keys.admin import is_admin_path
 from keys.objects import KeyDirectory, VirtualKey
 from lifecycle import HEALTHY_STATES, State
@@ -96,7 +95,7 @@ class Default(WorkerEntrypoint):
         dialect = dialect_for(path)
         key = _key_of(incoming.headers)
         is_master = key_matches(key, settings.master_key)
-        keys = KeyGate(self.env, self.ctx) if key_gate.available(self.env) else None
+        keys = KeyGate(self.env, self.ctx) if keys_bound(self.env) else None
         if not is_master and (keys is None or key is None):
             return error_response(errors.invalid_api_key(), request_id, dialect)
         declared = judge_declared_length(header(incoming.headers, "content-length"), settings.max_request_bytes)
@@ -158,7 +157,7 @@ class Default(WorkerEntrypoint):
         incoming = request.js_object
         key = _key_of(incoming.headers)
         is_master = key_matches(key, settings.master_key)
-        if not key_gate.available(self.env) or (not is_master and key is None):
+        if not keys_bound(self.env) or (not is_master and key is None):
             return error_response(errors.invalid_api_key(), request_id)
         body = None
         if method == "POST" and present(incoming.body):
