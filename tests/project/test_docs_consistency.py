@@ -139,3 +139,14 @@ def test_checks_catch_a_broken_readme() -> None:
     problems = env_var_problems(unread, {"LOG_COLOUR"})
     assert "README's Configuration table lists LOG_COLOUR, which the worker never reads" in problems
     assert "wrangler.jsonc vars has LOG_COLOUR, which the worker never reads" in problems
+
+
+def test_defaults_agree_in_code_wrangler_and_readme() -> None:
+    """A default lives in Settings; wrangler.jsonc `vars` and README's table repeat it, so all three must agree."""
+    values = load_jsonc(ROOT / "wrangler.jsonc")["vars"]
+    documented = {row["var"]: row["default"].strip("`") for row in table_rows(section(README.read_text(),
+                                                                                        "Configuration"))}
+    for name, value in values.items():
+        assert documented[name] == (value or "empty"), f"{name}: README says {documented[name]}, wrangler {value!r}"
+    from_wrangler = settings.Settings.from_lookup(lambda name: values.get(name) or None)
+    assert from_wrangler == settings.Settings.from_lookup(lambda name: None), "wrangler.jsonc vars differ from Settings"
