@@ -21,10 +21,16 @@ PARALLEL_RETRY_AFTER_S = 1  # a slot frees when some request ends: unknowable, s
 
 @dataclass(frozen=True)
 class Window:
-    """What the key used in the trailing window, oldest first, plus requests still in flight."""
+    """What the key used in the trailing window (totals), the oldest entries a reset time or a Retry-After
+    needs, and the requests still in flight. The store reads totals in SQL and only as many rows as needed."""
 
-    requests: list[int] = field(default_factory=list)  # admission times (ms)
-    tokens: list[tuple[int, int]] = field(default_factory=list)  # (finish time ms, tokens)
+    requests: int = 0  # admissions in the window
+    tokens: int = 0  # tokens of requests finished in the window
+    # Admission times (ms), oldest first: the first one, and when `requests` is at or over the rpm limit
+    # every one up to the one whose leaving frees a slot (index `requests - rpm_limit`).
+    oldest_requests: list[int] = field(default_factory=list)
+    # (finish time ms, tokens), oldest first: the first one, or all of them when over the tpm limit.
+    oldest_tokens: list[tuple[int, int]] = field(default_factory=list)
     inflight: int = 0
 
 
@@ -72,11 +78,13 @@ def _over_limit(record: KeyRecord, window: Window, now_ms: int) -> Refusal | Non
                        f"This API key has used its budget of {record.max_budget} USD"
                        + ("." if reset is None else " for this period."),
                        None if reset is None else _seconds(reset - now_ms))
-    if record.rpm_limit is not None and len(window.requests) >= record.rpm_limit:
+    if record.rpm_limit is not None and window.requests >= record.rpm_limit:
+        # When the oldest admissions have left the window for one more to fit.
+        free_at = window.oldest_requests[window.requests - record.rpm_limit] + WINDOW_MS
         return Refusal(429, "rate_limit_exceeded", "requests",
                        f"Rate limit reached: {record.rpm_limit} requests per minute for this API key.",
-                       _seconds(_free_at(window.requests, len(window.requests) - record.rpm_limit) - now_ms))
-    if record.tpm_limit is not None and _token_sum(window) >= record.tpm_limit:
+                       _seconds(free_at - now_ms))
+    if record.tpm_limit is not None and window.tokens >= record.tpm_limit:
         return Refusal(429, "rate_limit_exceeded", "tokens",
                        f"Rate limit reached: {record.tpm_limit} tokens per minute for this API key.",
                        _seconds(_tokens_under_at(window, record.tpm_limit) - now_ms))
@@ -91,15 +99,16 @@ def rate_limit_headers(record: KeyRecord, window: Window, now_ms: int, admitted:
     """Only for the limits the key has. `reset-*` is the time until `remaining` next goes up."""
     headers: dict[str, str] = {}
     if record.rpm_limit is not None:
-        times = [*window.requests, now_ms] if admitted else window.requests
+        used = window.requests + int(admitted)
+        oldest = window.oldest_requests[0] if window.oldest_requests else now_ms if admitted else None
         headers["x-ratelimit-limit-requests"] = str(record.rpm_limit)
-        headers["x-ratelimit-remaining-requests"] = str(max(0, record.rpm_limit - len(times)))
-        headers["x-ratelimit-reset-requests"] = format_reset_ms(times[0] + WINDOW_MS - now_ms if times else 0)
+        headers["x-ratelimit-remaining-requests"] = str(max(0, record.rpm_limit - used))
+        headers["x-ratelimit-reset-requests"] = format_reset_ms(0 if oldest is None else oldest + WINDOW_MS - now_ms)
     if record.tpm_limit is not None:
         headers["x-ratelimit-limit-tokens"] = str(record.tpm_limit)
-        headers["x-ratelimit-remaining-tokens"] = str(max(0, record.tpm_limit - _token_sum(window)))
-        oldest = window.tokens[0][0] + WINDOW_MS - now_ms if window.tokens else 0
-        headers["x-ratelimit-reset-tokens"] = format_reset_ms(oldest)
+        headers["x-ratelimit-remaining-tokens"] = str(max(0, record.tpm_limit - window.tokens))
+        first = window.oldest_tokens[0][0] + WINDOW_MS - now_ms if window.oldest_tokens else 0
+        headers["x-ratelimit-reset-tokens"] = format_reset_ms(first)
     return headers
 
 
@@ -117,19 +126,10 @@ def _seconds(ms: int) -> int:
     return max(1, math.ceil(ms / 1000))
 
 
-def _free_at(times: list[int], over: int) -> int:
-    """When enough old requests have left the window for one more to fit."""
-    return times[over] + WINDOW_MS
-
-
-def _token_sum(window: Window) -> int:
-    return sum(tokens for _, tokens in window.tokens)
-
-
 def _tokens_under_at(window: Window, limit: int) -> int:
-    total = _token_sum(window)
-    for finished_ms, tokens in window.tokens:
+    total = window.tokens
+    for finished_ms, tokens in window.oldest_tokens:
         total -= tokens
         if total < limit:
             return finished_ms + WINDOW_MS
-    return window.tokens[-1][0] + WINDOW_MS
+    return window.oldest_tokens[-1][0] + WINDOW_MS

@@ -129,7 +129,7 @@ class KeyStore:
         """The decision, the lease to hand back to `finish` when admitted, and the record."""
         def run() -> tuple[Decision, str | None, KeyRecord | None]:
             record = self._current(now_ms)
-            window = self._window(now_ms) if record is not None else Window()
+            window = self._window(now_ms, record) if record is not None else Window()
             decision = decide(record, window, now_ms, model)
             if decision.refusal is not None:
                 return decision, None, record
@@ -170,11 +170,22 @@ class KeyStore:
         return self._db.exec("SELECT day, model, requests, failed_requests, prompt_tokens, completion_tokens, cost"
                              " FROM ledger WHERE day >= ? AND day <= ? ORDER BY day, model", start_day, end_day)
 
-    def _window(self, now_ms: int) -> Window:
+    def _window(self, now_ms: int, record: KeyRecord) -> Window:
+        """Totals counted in SQL: rows cross into Python only as far as a reset time or a refusal needs them,
+        so an admission costs the same with 10 or 10,000 requests in the key's last minute."""
         self._db.exec("DELETE FROM window_events WHERE ts_ms <= ?", now_ms - WINDOW_MS)
         self._db.exec("DELETE FROM leases WHERE started_ms <= ?", now_ms - LEASE_TTL_MS)
-        events = self._db.exec("SELECT ts_ms, requests, tokens FROM window_events ORDER BY ts_ms")
-        inflight = one(self._db, "SELECT COUNT(*) AS n FROM leases")
-        return Window(requests=[int(e["ts_ms"]) for e in events if e["requests"]],
-                      tokens=[(int(e["ts_ms"]), int(e["tokens"])) for e in events if e["tokens"]],
-                      inflight=int(inflight["n"]) if inflight else 0)
+        totals = self._db.exec("SELECT COALESCE(SUM(requests), 0) AS requests, COALESCE(SUM(tokens), 0) AS tokens,"
+                               " (SELECT COUNT(*) FROM leases) AS inflight FROM window_events")[0]  # always a row
+        requests, tokens = int(totals["requests"]), int(totals["tokens"])
+        oldest_requests: list[int] = []
+        if record.rpm_limit is not None and requests:
+            wanted = max(1, requests - record.rpm_limit + 1)  # the first, or up to the one that frees a slot
+            oldest_requests = [int(row["ts_ms"]) for row in self._db.exec(
+                "SELECT ts_ms FROM window_events WHERE requests > 0 ORDER BY ts_ms LIMIT ?", wanted)]
+        oldest_tokens: list[tuple[int, int]] = []
+        if record.tpm_limit is not None and tokens:
+            wanted = -1 if tokens >= record.tpm_limit else 1  # all of them to find when enough have left
+            oldest_tokens = [(int(row["ts_ms"]), int(row["tokens"])) for row in self._db.exec(
+                "SELECT ts_ms, tokens FROM window_events WHERE tokens > 0 ORDER BY ts_ms LIMIT ?", wanted)]
+        return Window(requests, tokens, oldest_requests, oldest_tokens, int(totals["inflight"]))

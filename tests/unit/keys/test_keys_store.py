@@ -59,6 +59,43 @@ def test_rpm_admits_exactly_the_limit_in_a_trailing_minute() -> None:
     assert not admitted(store, START_MS + 60_500)
 
 
+class RowCounter(SqliteExec):
+    """Counts the rows that cross from SQLite into Python (in workerd: one JS row object each)."""
+
+    rows = 0
+
+    def exec(self, query: str, *bindings: object) -> list[dict[str, object]]:
+        result = super().exec(query, *bindings)
+        self.rows += len(result)
+        return result
+
+
+def test_an_admission_reads_a_few_rows_however_full_the_window() -> None:
+    db = RowCounter()
+    store = make(db, rpm_limit=100_000, tpm_limit=10_000_000)
+    for i in range(500):
+        _, lease, _ = store.admit(START_MS + i, "m")
+        store.finish(lease, "m", Usage(10, 5), 0.0, START_MS + i)
+    db.rows = 0
+    decision, _, _ = store.admit(START_MS + 1000, "m")
+    assert decision.refusal is None and decision.headers["x-ratelimit-remaining-requests"] == str(100_000 - 501)
+    assert decision.headers["x-ratelimit-remaining-tokens"] == str(10_000_000 - 500 * 15)
+    assert db.rows <= 5  # the record, the totals, the oldest request, the oldest tokens: not 1,000 events
+
+
+def test_a_lowered_rpm_limit_waits_for_as_many_to_leave_as_it_is_over() -> None:
+    store = make(rpm_limit=10)
+    for i in range(8):
+        assert admitted(store, START_MS + i * 1000)
+    store.change({"rpm_limit": 3}, START_MS + 8000)
+    decision, _, _ = store.admit(START_MS + 8000, "m")
+    assert decision.refusal is not None and decision.refusal.code == "rate_limit_exceeded"
+    # 8 in the window, 3 allowed: the 6th oldest (admitted at +5 s) must leave first, at +65 s.
+    assert decision.refusal.retry_after_s == 57
+    assert not admitted(store, START_MS + 64_999)
+    assert admitted(store, START_MS + 65_000)
+
+
 def test_admitted_answers_carry_the_headers_of_the_limits_set() -> None:
     store = make(rpm_limit=3, tpm_limit=100)
     decision, _, _ = store.admit(START_MS, "m")
