@@ -24,7 +24,7 @@ from container import PRICES_PATH, STATE_PATH, WARM_PATH, LiteLLMContainer
 from content_types import body_type_accepted, is_json
 from durations import format_duration_ms
 from instances import COLD_HEADER, INSTANCE_HEADER, WARM_ONLY_HEADER, instance_names, pick_instance, siblings
-from js_interop import env_lookup, header, js_dict, js_response_of, present
+from js_interop import env_lookup, header, js_dict, js_response_of, present, raw_js
 from jsonlog import EventLog
 from key_gate import KeyGate, keys_bound, refusal_error
 from keys.admin import is_admin_path
@@ -116,7 +116,7 @@ class Default(WorkerEntrypoint):
                 return error_response(judged, request_id, dialect)
             body, verdict = judged
             model, added_usage = verdict.model or model, verdict.added_usage
-        namespace = getattr(self.env, BINDING, None)
+        namespace = _containers(self.env)
         if namespace is None:
             return error_response(errors.container_unbound(), request_id, dialect)
         admission = None
@@ -174,7 +174,7 @@ class Default(WorkerEntrypoint):
         workerd passes env and ctx as None to a Python handler: the Worker's own `self.env` is used.
         """
         settings = Settings.from_lookup(env_lookup(self.env))
-        namespace = getattr(self.env, BINDING, None)
+        namespace = _containers(self.env)
         if namespace is None:
             return
         names = instance_names(settings.instances)
@@ -184,7 +184,7 @@ class Default(WorkerEntrypoint):
 
     async def _health(self, settings: Settings) -> dict[str, object]:
         """Never starts a container: the Durable Objects answer from what they know."""
-        namespace = getattr(self.env, BINDING, None)
+        namespace = _containers(self.env)
         instances: list[dict[str, object]] = []
         if namespace is not None:
             names = instance_names(settings.instances)
@@ -236,6 +236,12 @@ async def _judged_body(incoming: Any, declared: Declared, settings: Settings,
     return (buffer if verdict.body is None else to_js(verdict.body)), verdict  # the same bytes, unless changed
 
 
+def _containers(env: Any) -> Any | None:
+    """The containers' Durable Object namespace as a JS object (its stubs then take and give JS), or None."""
+    bound = getattr(env, BINDING, None)
+    return None if bound is None else raw_js(bound)
+
+
 def _key_of(headers: Any) -> str | None:
     return presented_key(header(headers, "authorization"), header(headers, "x-api-key"), header(headers, "api-key"))
 
@@ -243,7 +249,7 @@ def _key_of(headers: Any) -> str | None:
 def _ask(namespace: Any, name: str, path: str) -> Any:
     """An internal call to one instance's Durable Object (never reachable from a client's path)."""
     request = js.Request.new(f"http://gateway{path}", js_dict({"headers": {INSTANCE_HEADER: name}}))
-    return namespace.get(namespace.idFromName(name)).fetch(request)  # a JS Request: same call on both SDKs
+    return namespace.get(namespace.idFromName(name)).fetch(request)
 
 
 def _outgoing(incoming: Any, url: str, path: str, target: str, method: str, body: Any) -> Any:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import js
-from pyodide.ffi import to_js
+from pyodide.ffi import JsProxy, to_js
 
 try:
     from pyodide.ffi import jsnull
@@ -39,6 +39,17 @@ def iter_headers(js_headers: Any) -> list[tuple[str, str]]:
 def make_headers(pairs: Iterable[tuple[str, str]]) -> Any:
     """JS Headers from pairs, built in one crossing."""
     return js.Headers.new(to_js([list(pair) for pair in pairs]))
+
+
+def raw_js(value: Any) -> Any:
+    """The JS object behind a binding or `ctx.storage`, so calls on it go straight to JS.
+
+    workers-runtime-sdk 1.9.5 wraps Durable Object namespaces and storage to convert every call: a stub's
+    `fetch` goes through `pyfetch` and its response wrapper, each SQL `exec` converts its arguments and its
+    cursor. The gateway already passes JS Requests and reads JS results, so that work is pure overhead
+    (bench/LEVERS.md). workerd's built-in `workers` module hands these over raw already.
+    """
+    return value if isinstance(value, JsProxy) else value._binding
 
 
 def js_dict(values: dict[str, Any]) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 import js
 
-from js_interop import js_dict
+from js_interop import js_dict, raw_js
 from keys.objects import OP_PATH
 from keys.ops import DIRECTORY
 
@@ -24,10 +24,10 @@ class JsRpc:
         self._env = env
 
     async def call(self, target: str, op: str, payload: dict[str, Any]) -> dict[str, Any]:
-        namespace = getattr(self._env, DIRECTORY_BINDING if target == DIRECTORY else KEYS_BINDING)
+        namespace = raw_js(getattr(self._env, DIRECTORY_BINDING if target == DIRECTORY else KEYS_BINDING))
         stub = namespace.get(namespace.idFromName(target))
         request = js.Request.new(f"http://keys{OP_PATH}{op}", js_dict({"method": "POST", "body": json.dumps(payload)}))
-        response = await stub.fetch(request)  # a JS Request: the same call on both Python SDKs
+        response = await stub.fetch(request)  # JS in, JS out
         text = str(await response.text())
         if response.status != 200:
             raise KeyServiceError(f"{op} answered {response.status}")

@@ -1,9 +1,9 @@
 """`sql.SqlExec` over a Durable Object's `ctx.storage` (workerd, or the local runtime's emulation).
 
-Works on both Python SDKs: with workerd's built-in `workers` module `ctx.storage.sql` is a raw JS
-object and `toArray()` gives a JS array; with workers-runtime-sdk 1.9.5 it is wrapped and rows come
-back already converted. Either way rows end up as plain dicts with None for SQL NULL (Pyodide leaves
-`jsnull` in converted rows). Bindings avoid workerd's traps: a Python bool would be stored as the text
+Works on both Python SDKs: workerd's built-in `workers` module hands over `ctx.storage` raw,
+workers-runtime-sdk 1.9.5 wraps it (converting every call); this module always talks to the raw JS
+object (`js_interop.raw_js`). Rows end up as plain dicts with None for SQL NULL (Pyodide leaves `jsnull`
+in converted rows). Bindings avoid workerd's traps: a Python bool would be stored as the text
 'true', raw bytes as the text "b'...'", and integers past 2**53 do not bind at all.
 """
 
@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pyodide.ffi import create_proxy, to_js
 
-from js_interop import jsnull, present
+from js_interop import jsnull, present, raw_js
 
 T = TypeVar("T")
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -43,15 +43,13 @@ def _cell(value: Any) -> Any:
 
 
 def _plain(rows: Any) -> list[dict[str, Any]]:
-    if hasattr(rows, "to_py"):
-        rows = rows.to_py()
-    return [{str(name): _cell(value) for name, value in dict(row).items()} for row in rows]
+    return [{str(name): _cell(value) for name, value in row.items()} for row in rows.to_py()]
 
 
 class WorkerdSql:
     def __init__(self, storage: Any) -> None:
-        self._storage = storage
-        self._sql = storage.sql
+        self._storage = raw_js(storage)
+        self._sql = self._storage.sql
 
     def exec(self, query: str, *bindings: Any) -> list[dict[str, Any]]:
         return _plain(self._sql.exec(query, *(_binding(value) for value in bindings)).toArray())
