@@ -2,8 +2,9 @@
 interleaved in rounds against one gateway.
 
 Kinds, each on its own keep-alive connection, in a rotating order every round:
-  master  - the master key: no admission; booked in the master object after the last byte;
-  key     - a virtual key without limits: its object admits it before forwarding and books it after;
+  master  - the master key: no admission; booked by the container's object in its own SQLite, no call;
+  key     - a virtual key without limits: its object admits it before forwarding (edge) and books it after
+            (the container's object);
   key_rpm - a virtual key with `rpm_limit` (far above what the bench sends, so nothing is refused): admission
             also prunes, reads and appends the key's trailing-60 s window, one row per request in it.
 Added p50 and runtime (node) CPU per request are kind - master, pooled over the rounds. Calls to the keys'
@@ -45,11 +46,11 @@ from .measure import PATH, Target, chat_body, foreign_since, mark, percentile
 
 KINDS = ("master", "key", "key_rpm")
 RPM_LIMIT = 1_000_000  # never reached: every request is admitted, and the window keeps every one of them
-# Calls to the keys' objects per /v1/* request (worker/keys/gate.py): master `book` after the last byte;
-# a virtual key `admit` before forwarding and `finish` after the last byte. Every kind also makes the one
-# call to the container's Durable Object that forwards the request.
-KEY_OBJECT_CALLS = {"master": 1, "key": 2, "key_rpm": 2}
-SETTLE_S = 0.05  # bookings run after the last byte (waitUntil): let a segment's last one land in its own CPU
+# Calls to the keys' objects per /v1/* request (worker/keys/gate.py): none for the master key (the container's
+# object books it in its own ledger); a virtual key `admit` before forwarding and `finish` after the last byte.
+# Every kind also makes the one call to the container's Durable Object that forwards the request.
+KEY_OBJECT_CALLS = {"master": 0, "key": 2, "key_rpm": 2}
+SETTLE_S = 0.05  # bookings run after the last byte: let a segment's last one land in its own CPU
 BOOKED_TIMEOUT_S = 10.0
 Say = Callable[[str], None]
 
@@ -72,7 +73,7 @@ def generate(gateway: Gateway, alias: str, **settings: Any) -> tuple[str, str]:
 
 
 def booked(gateway: Gateway) -> dict[str, int]:
-    """Requests in the ledger per key token (master-key traffic under the master object's token), today."""
+    """Requests in the ledger per key token (master-key traffic under the token `master`), today."""
     today = datetime.datetime.now(datetime.UTC).date().isoformat()
     answer = gateway.client.get("/spend/report", headers=gateway.auth(),
                                 params={"start_date": today, "end_date": today, "group_by": "key"})
@@ -191,8 +192,8 @@ def key_table(out: dict[str, Any]) -> str:
                      f"| {_fmt(k['litellm_cpu_ms'])} | {k['key_object_calls']} | {'n/a' if b is None else b} / {s} |")
     per_round = "; ".join(f"{kind} " + ", ".join(f"{x:+.2f}" for x in out["added"][kind]["p50_ms_rounds"])
                           for kind in out["added"])
-    lines += ["", f"Added p50 per round (ms): {per_round}. Key-object calls: master 1 (`book`, after the last "
-              "byte), virtual key 2 (`admit` before forwarding, `finish` after the last byte); each kind also "
+    lines += ["", f"Added p50 per round (ms): {per_round}. Key-object calls: master 0 (booked by the container's "
+              "object), virtual key 2 (`admit` before forwarding, `finish` after the last byte); each kind also "
               f"makes the one call to the container's Durable Object. Other processes meanwhile: "
               f"{out['other_cores']:.2f} cores."]
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import js
 from pyodide.ffi import JsException
@@ -23,10 +23,17 @@ from workers import DurableObject, Response
 import errors
 from container_adapter import CONTAINER_ORIGIN, CONTAINER_PORT, DurableStateStore, JsContainer
 from durations import now_ms
+from errors import Dialect
 from instances import COLD_HEADER, INSTANCE_HEADER, WARM_ONLY_HEADER, is_warm_floor
 from js_interop import env_lookup, header, js_dict, present
 from jsonlog import EventLog
-from keys.pricing import MODEL_INFO_PATH, PRICES_TTL_MS, prices_from_model_info
+from keys.booking import Booking
+from keys.edge_rpc import JsRpc
+from keys.ledger import MasterLedger
+from keys.ops import DIRECTORY
+from keys.pricing import MODEL_INFO_PATH, PRICES_TTL_MS, Price, prices_from_model_info
+from keys.ticket import TICKET_HEADER, Ticket
+from keys.workerd_sql import WorkerdSql
 from lifecycle import ExitReason, State, idle_check
 from proxy import Activity, Limits, proxy
 from request_ids import request_id_for
@@ -40,7 +47,7 @@ PROBE_INTERVAL_MS = 250
 STOP_GRACE_MS = 10_000  # SIGTERM, then destroy (LiteLLM exits in ~2 s)
 STATE_PATH = "/__gateway/state"  # asked by the edge for /health; the edge never forwards it from clients
 WARM_PATH = "/__gateway/warm"  # asked by the scheduled warm-up: boot now, answer the state
-PRICES_PATH = "/__gateway/prices"  # asked by the edge to price a virtual key's usage (never from a client)
+LEDGER_PATH = "/__gateway/ledger"  # the master key's usage served here, for /spend/report (?start_day&end_day)
 NAME_KEY = "instance"  # storage: which instance this object is (for the warm floor, known to the alarm)
 
 
@@ -50,7 +57,9 @@ class LiteLLMContainer(DurableObject):
         self._log = EventLog("info", "container")
         self._activity = Activity()
         self._name: str | None = None
-        self._price_cache: tuple[int, dict[str, list[float]]] | None = None  # (valid until ms, prices)
+        self._price_cache: tuple[int, dict[str, Price]] | None = None  # (valid until ms, prices)
+        self._master_ledger: MasterLedger | None = None
+        self._holder_known = False  # whether the directory was told this instance holds master-key usage
         container = getattr(ctx, "container", None)
         self._handle = JsContainer(container) if present(container) else None
         self._supervisor = None if self._handle is None else Supervisor(
@@ -63,8 +72,9 @@ class LiteLLMContainer(DurableObject):
         await self._remember_name(header(request.js_object.headers, INSTANCE_HEADER))
         if url.path == STATE_PATH:
             return json_response(await self._report(settings))
-        if url.path == PRICES_PATH:
-            return json_response(await self._prices(settings))
+        if url.path == LEDGER_PATH:
+            days = dict(parse_qsl(url.query))
+            return json_response({"rows": self._ledger().rows(days.get("start_day", ""), days.get("end_day", ""))})
         if url.path == WARM_PATH and self._supervisor is not None:
             await self._supervisor.load()
             await self._supervisor.ensure_ready(
@@ -74,12 +84,13 @@ class LiteLLMContainer(DurableObject):
         target = url.path + (f"?{url.query}" if url.query else "")
         dialect = dialect_for(url.path)
         limits = Limits(settings.max_request_bytes, settings.max_request_seconds, settings.stream_idle_seconds)
+        booking = self._booking(header(request.js_object.headers, TICKET_HEADER), settings)
         if self._supervisor is None:
             if settings.upstream_url is None:
-                return error_response(errors.container_unbound(), request_id, dialect)
+                return self._refused(errors.container_unbound(), request_id, dialect, booking)
             upstream = settings.upstream_url  # an existing LiteLLM: same proxy, no lifecycle
             return await proxy(lambda path, init: js.fetch(upstream + path, init), request, target, request_id,
-                               settings.upstream_key, limits, dialect, self._log, on_done=lambda: None)
+                               settings.upstream_key, limits, dialect, self._log, lambda: None, booking)
 
         await self._supervisor.load()
         warm_only = header(request.js_object.headers, WARM_ONLY_HEADER)
@@ -94,11 +105,11 @@ class LiteLLMContainer(DurableObject):
             failure = await self._supervisor.ensure_ready(
                 self._timeouts(settings), self._container_env(settings))
             if failure is not None:
-                return error_response(failure, request_id, dialect)
+                return self._refused(failure, request_id, dialect, booking)
             port = self._supervisor.container.getTcpPort(CONTAINER_PORT)
             response = await proxy(lambda path, init: port.fetch(CONTAINER_ORIGIN + path, init), request, target,
                                    request_id, settings.container_key, limits, dialect, self._log,
-                                   on_done=self._activity.end)
+                                   self._activity.end, booking)
             handed_off = True  # proxy has released in-flight, or will once the client has the whole body
             return response
         finally:
@@ -124,9 +135,9 @@ class LiteLLMContainer(DurableObject):
         else:
             await self.ctx.storage.setAlarm(next_check)
 
-    async def _prices(self, settings: Settings) -> dict[str, list[float]]:
-        """Per-token prices by model name, from LiteLLM's model info (which also holds upstream URLs: only
-        the prices leave this object). Cached; empty while LiteLLM is not running."""
+    async def _prices(self, settings: Settings) -> dict[str, Price]:
+        """Per-token prices by model name, for bookings without LiteLLM's own cost figure: from its model info
+        (which also holds upstream URLs: only the prices are kept). Cached; empty while LiteLLM is not running."""
         if self._price_cache is not None and now_ms() < self._price_cache[0]:
             return self._price_cache[1]
         if self._supervisor is None:
@@ -144,10 +155,36 @@ class LiteLLMContainer(DurableObject):
             info = json.loads(str(await answer.text())) if answer.status == 200 else {}
         except (JsException, ValueError):
             info = {}
-        prices = {name: [p.input_per_token, p.output_per_token] for name, p in prices_from_model_info(info).items()}
+        prices = prices_from_model_info(info)
         if prices:  # an empty answer (LiteLLM busy, booting) is asked again next time
             self._price_cache = (now_ms() + PRICES_TTL_MS, prices)
         return prices
+
+    def _booking(self, ticket_header: str | None, settings: Settings) -> Booking | None:
+        """The booking the edge asked for (virtual keys bound: every /v1/* request), or None."""
+        ticket = Ticket.from_header(ticket_header)
+        if ticket is None:
+            return None
+        return Booking(ticket, self._ledger_to_book, JsRpc(self.env), lambda: self._prices(settings), self._log)
+
+    def _ledger(self) -> MasterLedger:
+        """The master key's usage served by this instance, in this object's SQLite (made on first use)."""
+        if self._master_ledger is None:
+            self._master_ledger = MasterLedger(WorkerdSql(self.ctx.storage))
+        return self._master_ledger
+
+    async def _ledger_to_book(self) -> MasterLedger:
+        """The ledger, once the directory knows this instance holds one (spend reports ask the holders)."""
+        if not self._holder_known and self._name:
+            await JsRpc(self.env).call(DIRECTORY, "add_ledger_holder", {"instance": self._name})
+            self._holder_known = True
+        return self._ledger()
+
+    @staticmethod
+    def _refused(error: errors.GatewayError, request_id: str, dialect: Dialect, booking: Booking | None) -> Response:
+        if booking is not None:
+            booking.settle(failed=True)
+        return error_response(error, request_id, dialect)
 
     async def _remember_name(self, name: str | None) -> None:
         """The edge names the instance on every call; the alarm, which has no request, needs it."""

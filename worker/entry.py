@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import js
 from pyodide.ffi import JsException, to_js
@@ -20,7 +20,7 @@ from workers import Response, WorkerEntrypoint
 import errors
 from auth import key_matches, presented_key
 from body_limit import Declared, judge_declared_length
-from container import PRICES_PATH, STATE_PATH, WARM_PATH, LiteLLMContainer
+from container import LEDGER_PATH, STATE_PATH, WARM_PATH, LiteLLMContainer
 from content_types import body_type_accepted, is_json
 from durations import format_duration_ms
 from instances import COLD_HEADER, INSTANCE_HEADER, WARM_ONLY_HEADER, instance_names, pick_instance, siblings
@@ -29,6 +29,7 @@ from jsonlog import EventLog
 from key_gate import KeyGate, keys_bound, refusal_error
 from keys.admin import is_admin_path
 from keys.objects import KeyDirectory, VirtualKey
+from keys.ticket import TICKET_HEADER
 from lifecycle import HEALTHY_STATES, State
 from request_ids import request_id_for
 from request_policy import Accepted, Caps, judge
@@ -128,13 +129,18 @@ class Default(WorkerEntrypoint):
 
         affinity = header(incoming.headers, "x-session-affinity")
         name = pick_instance(settings.instances, affinity)
+        ticket = None if keys is None else keys.ticket(None if is_master else key, admission, model, added_usage)
 
         def send(to: str, warm_only: str | None = None) -> Any:
             forwarded = _outgoing(incoming, request.url, path, target, method, body)
-            forwarded.headers.set("x-request-id", request_id)
-            forwarded.headers.set(INSTANCE_HEADER, to)
-            if warm_only:
-                forwarded.headers.set(WARM_ONLY_HEADER, warm_only)
+            internal = forwarded.headers
+            internal.set("x-request-id", request_id)
+            internal.set(INSTANCE_HEADER, to)
+            for header_name, value in ((WARM_ONLY_HEADER, warm_only), (TICKET_HEADER, ticket)):
+                if value:
+                    internal.set(header_name, value)
+                else:
+                    internal.delete(header_name)  # a client's copy never reaches the Durable Object
             return namespace.get(namespace.idFromName(to)).fetch(forwarded)
 
         resendable = body is not None or not present(incoming.body)  # a streamed upload can go only once
@@ -144,13 +150,12 @@ class Default(WorkerEntrypoint):
             else:
                 response = await send(name)
         except (JsException, OSError):
-            if keys is not None:  # booked as failed: frees the key's parallel slot at once
-                keys.book_failed(None if is_master else key, admission, model)
+            if keys is not None and admission is not None:  # frees the key's parallel slot at once
+                keys.book_failed(key, admission, model)
             raise
-        if keys is None:
-            return Response(js_response_of(response))  # a workers.Response, on either SDK
-        return await keys.meter(response, None if is_master else key, admission, model, added_usage, target,
-                                prices=lambda: _ask(namespace, name, PRICES_PATH))
+        if admission is not None:
+            response = await keys.shown(response, admission, target)
+        return Response(js_response_of(response))  # a workers.Response, on either SDK
 
     async def _admin(self, request: Any, method: str, path: str, settings: Settings, request_id: str) -> Response:
         """LiteLLM's key API (/key/*, /spend/report), answered at the edge: never forwarded to LiteLLM."""
@@ -166,7 +171,17 @@ class Default(WorkerEntrypoint):
                 return error_response(errors.request_too_large(settings.max_request_bytes), request_id)
             body = buffer.to_bytes()
         query = urlsplit(request.url).query
-        return await KeyGate(self.env, self.ctx).admin(method, path, query, body, key, is_master)
+        namespace = _containers(self.env)
+
+        async def instance_ledgers(instances: list[str], start_day: str, end_day: str) -> list[dict[str, Any]]:
+            """The master key's usage, booked by the container instances that served it."""
+            if namespace is None:
+                return []
+            ask = f"{LEDGER_PATH}?{urlencode({'start_day': start_day, 'end_day': end_day})}"
+            answers = await asyncio.gather(*(_ask(namespace, name, ask) for name in instances))
+            return [row for answer in answers for row in json.loads(str(await answer.text()))["rows"]]
+
+        return await KeyGate(self.env, self.ctx, instance_ledgers).admin(method, path, query, body, key, is_master)
 
     async def scheduled(self, controller: Any, env: Any = None, ctx: Any = None) -> None:
         """Cron Trigger (`triggers.crons`): boots every instance ahead of traffic, e.g. before working hours.

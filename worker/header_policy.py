@@ -29,10 +29,9 @@ _DROPPED_REQUEST = HOP_BY_HOP | {
 _DROPPED_REQUEST_PREFIXES = ("x-forwarded-", "x-litellm-", "x-gateway-")  # x-gateway-*: edge -> DO only
 
 # LiteLLM's x-litellm-* headers reveal upstream URLs, model names and versions; these are the
-# ones that say nothing about the inside and help clients correlate calls.
-# x-litellm-response-cost goes to the edge only, which books a virtual key's spend from it and drops it.
-_KEPT_LITELLM = frozenset({"x-litellm-call-id", "x-litellm-attempted-retries", "x-litellm-attempted-fallbacks",
-                           "x-litellm-response-cost"})
+# ones that say nothing about the inside and help clients correlate calls. (x-litellm-response-cost is
+# read by the Durable Object for the booking, from LiteLLM's own headers, and never passed on.)
+_KEPT_LITELLM = frozenset({"x-litellm-call-id", "x-litellm-attempted-retries", "x-litellm-attempted-fallbacks"})
 
 
 def forwarded_request_headers(

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import js
 from pyodide.ffi import JsException, to_js
@@ -25,8 +25,9 @@ from errors import Dialect
 from header_policy import client_response_headers, forwarded_request_headers
 from js_interop import header, iter_headers, js_dict, make_headers, present
 from jsonlog import EventLog
+from keys.pricing import COST_HEADER
 from responses import error_response, rewrapped
-from streams import limited, relay
+from streams import Observer, limited, relay
 from upstream_errors import MAX_ERROR_BODY_BYTES, rewrite
 
 Send = Callable[[str, Any], Any]  # (path + query, JS RequestInit) -> promise of a JS Response
@@ -46,6 +47,14 @@ class Activity:
     def end(self) -> None:
         self.inflight -= 1
         self.last_ms = now_ms()
+
+
+class Meter(Protocol):
+    """Books the request (keys.booking.Booking): sees a successful answer's body, then its end, once."""
+
+    def observe(self, content_type: str | None, cost_header: str | None) -> Observer | None: ...
+
+    def settle(self, failed: bool) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -80,8 +89,10 @@ class IdleGuard:
 
 
 async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_key: str, limits: Limits,
-                dialect: Dialect, log: EventLog, on_done: Callable[[], None]) -> Response:
-    """Forwards `request` to `target` (path + query); `on_done` runs once it is over, on every path."""
+                dialect: Dialect, log: EventLog, on_done: Callable[[], None], meter: Meter | None) -> Response:
+    """Forwards `request` to `target` (path + query); `on_done` runs once it is over, on every path, and
+    `meter` (when the request is booked) settles then: failed when LiteLLM was not reached or answered an
+    error."""
     incoming = request.js_object
     controller = js.AbortController.new()  # ours: body over budget, stream idle
     deadline = js.AbortSignal.timeout(limits.max_request_seconds * 1000)  # a JS timer: no Python task
@@ -92,13 +103,15 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
     idle: IdleGuard | None = None
     released = False
 
-    def release() -> None:
+    def release(failed: bool) -> None:
         nonlocal released
         if not released:
             released = True
             if idle is not None:
                 idle.stop()
             on_done()
+            if meter is not None:
+                meter.settle(failed)
 
     init: dict[str, Any] = {
         "method": incoming.method,
@@ -118,7 +131,7 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
     try:
         upstream = await send(target, js_dict(init))
     except JsException as exc:
-        release()
+        release(True)
         if budget is not None and budget.exceeded:
             return error_response(errors.request_too_large(limits.max_request_bytes), request_id, dialect)
         if deadline.aborted:
@@ -129,25 +142,27 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
         return error_response(errors.upstream_unreachable(), request_id, dialect)
 
     if upstream.status >= 400:
-        return await _error_answer(upstream, request_id, dialect, release)
+        return await _error_answer(upstream, request_id, dialect, lambda: release(True))
     headers = make_headers(client_response_headers(iter_headers(upstream.headers), request_id))
     body = upstream.body
     if not present(body):
-        release()
+        release(False)
         return Response(rewrapped(upstream, None, headers))
-    sse = media_type(header(upstream.headers, "content-type")) == "text/event-stream"
+    content_type = header(upstream.headers, "content-type")
+    sse = media_type(content_type) == "text/event-stream"
     if sse:
         idle = IdleGuard(limits.stream_idle_seconds, lambda: controller.abort())
+    observer = None if meter is None else meter.observe(content_type, header(upstream.headers, COST_HEADER))
 
     def on_end(failed: bool) -> bytes | None:
-        release()
+        release(False)  # booked with what went by, even when cut short
         if not failed:
             return None
         why = "deadline" if deadline.aborted else "idle" if idle is not None and idle.tripped else "lost"
         log.emit("warning", "stream_interrupted", request_id=request_id, why=why)
         return _error_event(errors.stream_interrupted(_INTERRUPTED[why]), dialect) if sse else None
 
-    return Response(rewrapped(upstream, relay(body, idle.touch if idle else None, on_end), headers))
+    return Response(rewrapped(upstream, relay(body, idle.touch if idle else None, on_end, observer), headers))
 
 
 _INTERRUPTED = {"deadline": "MAX_REQUEST_SECONDS reached", "idle": "no data for STREAM_IDLE_SECONDS",

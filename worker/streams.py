@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import js
 from pyodide.ffi import JsException, create_proxy, to_js
@@ -61,23 +61,44 @@ async def read_bounded(body: Any, limit: int) -> Any | None:
         raise
 
 
-def relay(body: Any, on_chunk: Callable[[], None] | None, on_end: Callable[[bool], bytes | None]) -> Any:
-    """The same bytes as `body`, for the client; `on_end(upstream_failed)` runs once it is over.
+class Observer(Protocol):
+    """Watches a body on its way: `feed` returns None to pass a chunk as is, or the bytes to send instead;
+    `flush` gives what is left once the body is over."""
 
-    `on_chunk` (when given) sees each chunk go by, without copying it into Python. When the upstream fails
-    mid-body (lost, or aborted by a deadline), `on_end` may return final bytes — an error event in the
-    API's own format — which are written before the stream is closed cleanly, instead of a truncated body.
+    def feed(self, chunk: bytes) -> bytes | None: ...
+
+    def flush(self) -> bytes: ...
+
+
+def relay(body: Any, on_chunk: Callable[[], None] | None, on_end: Callable[[bool], bytes | None],
+          observer: Observer | None = None) -> Any:
+    """The bytes of `body`, for the client; `on_end(upstream_failed)` runs once it is over.
+
+    `on_chunk` (when given) sees each chunk go by without copying it into Python; `observer` (when given)
+    reads each one (and may rewrite it). When the upstream fails mid-body (lost, or aborted by a
+    deadline), `on_end` may return final bytes — an error event in the API's own format — which are written
+    before the stream is closed cleanly, instead of a truncated body.
     """
-    if on_chunk is None:
+    proxies: list[Any] = []
+    if on_chunk is None and observer is None:
         pipe = js.TransformStream.new()  # identity: chunks never cross into Python
-        proxy = None
     else:
         def transform(chunk: Any, controller: Any) -> None:
-            on_chunk()
-            controller.enqueue(chunk)
+            if on_chunk is not None:
+                on_chunk()
+            out = None if observer is None else observer.feed(chunk.to_bytes())
+            if out is None:
+                controller.enqueue(chunk)
+            elif out:
+                controller.enqueue(to_js(out))
 
-        proxy = create_proxy(transform)
-        pipe = js.TransformStream.new(js_dict({"transform": proxy}))
+        def at_end(controller: Any) -> None:
+            tail = b"" if observer is None else observer.flush()
+            if tail:
+                controller.enqueue(to_js(tail))
+
+        proxies = [create_proxy(transform), create_proxy(at_end)]
+        pipe = js.TransformStream.new(js_dict({"transform": proxies[0], "flush": proxies[1]}))
 
     async def pump() -> None:
         failed = False
@@ -96,44 +117,8 @@ def relay(body: Any, on_chunk: Callable[[], None] | None, on_end: Callable[[bool
         except JsException:
             pass  # the client is gone too: nothing left to tell it
         finally:
-            if proxy is not None:
-                proxy.destroy()
-
-    background(pump())
-    return pipe.readable
-
-
-def metered(body: Any, feed: Callable[[bytes], bytes | None], flush: Callable[[], bytes],
-            on_end: Callable[[bool], None]) -> Any:
-    """The bytes of `body`, each chunk shown to `feed` on its way (never held); `feed` returns None to pass
-    the chunk as is, or the bytes to send instead. `flush` gives what is left at the end, and
-    `on_end(failed)` runs once the body is over (failed: it ended early, either side)."""
-
-    def transform(chunk: Any, controller: Any) -> None:
-        out = feed(chunk.to_bytes())
-        if out is None:
-            controller.enqueue(chunk)
-        elif out:
-            controller.enqueue(to_js(out))
-
-    def at_end(controller: Any) -> None:
-        tail = flush()
-        if tail:
-            controller.enqueue(to_js(tail))
-
-    proxies = [create_proxy(transform), create_proxy(at_end)]
-    pipe = js.TransformStream.new(js_dict({"transform": proxies[0], "flush": proxies[1]}))
-
-    async def pump() -> None:
-        failed = False
-        try:
-            await body.pipeTo(pipe.writable)
-        except JsException:
-            failed = True
-        finally:
             for proxy in proxies:
                 proxy.destroy()
-            on_end(failed)
 
     background(pump())
     return pipe.readable

@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from keys.material import token_of
+from keys.ops import MASTER
+from keys.ticket import TICKET_HEADER, Ticket
 from tests.e2e.keys_admin import KeyAdmin, bearer, chat_body, known_usage
 from tests.harness import FakeProvider, Gateway
 
@@ -149,3 +151,16 @@ def test_spend_report_groups_by_key_model_and_day(admin: KeyAdmin) -> None:
     models = {group["model"] for group in admin.report("model")["data"]}
     assert {"gpt-4o-mini", "gpt-4o"} <= models
     assert key not in json.dumps(admin.report("key"))
+
+
+def test_a_client_cannot_book_its_requests_to_another_key(admin: KeyAdmin) -> None:
+    """The edge tells the container's Durable Object who pays in an internal header: a client's copy of it
+    is dropped, so the master key's request is booked to the master key, not to the key it names."""
+    victim = admin.generate()
+    before = admin.ledger(MASTER)["requests"]
+    forged = Ticket(token_of(victim), None, "gpt-4o-mini").header_value()
+    answer = admin.client.post("/v1/chat/completions", json=chat_body("forged-ticket"),
+                               headers={**admin.gateway.auth(), TICKET_HEADER: forged})
+    assert answer.status_code == 200, answer.text
+    assert admin.wait_booked(MASTER, before + 1)["requests"] == before + 1
+    assert admin.ledger(token_of(victim))["requests"] == 0

@@ -28,15 +28,15 @@ def test_forwarded_request_headers_replace_credentials_and_drop_hop_by_hop() -> 
     "name",
     ["x-litellm-model-api-base", "X-LiteLLM-Version", "x-litellm-model-name", "x-litellm-model-id",
      "llm_provider-openai-organization", "llm_provider-x-request-id", "server",
-     "connection", "transfer-encoding", "access-control-allow-origin", "Access-Control-Allow-Credentials"],
+     "connection", "transfer-encoding", "access-control-allow-origin", "Access-Control-Allow-Credentials",
+     "x-litellm-response-cost"],  # read for the booking by the Durable Object, never passed on
 )
 def test_internal_response_headers_are_stripped(name: str) -> None:
     assert is_internal_response_header(name)
 
 
 @pytest.mark.parametrize(
-    "name", ["content-type", "x-litellm-call-id", "retry-after", "x-ratelimit-remaining-requests", "set-cookie",
-             "x-litellm-response-cost"],  # to the edge, which books spend from it (and drops it)
+    "name", ["content-type", "x-litellm-call-id", "retry-after", "x-ratelimit-remaining-requests", "set-cookie"],
 )
 def test_useful_response_headers_are_kept(name: str) -> None:
     assert not is_internal_response_header(name)

@@ -232,10 +232,10 @@ async def _report(params: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
             raise Invalid(name, "a date as YYYY-MM-DD")
     if group_by not in GROUPS:
         raise Invalid("group_by", "one of key, model, day")
-    keys = [{"token": MASTER, "key_name": None, "key_alias": MASTER_ALIAS},
-            *(await rpc.call(DIRECTORY, "everyone", {}))["keys"]]
+    keys = (await rpc.call(DIRECTORY, "everyone", {}))["keys"]
     ledgers = await _gather([rpc.call(key["token"], "ledger", {"start_day": start, "end_day": end}) for key in keys])
-    per_key = [(key, ledger["rows"]) for key, ledger in zip(keys, ledgers, strict=True)]
+    master = ({"token": MASTER, "key_name": None, "key_alias": MASTER_ALIAS}, await rpc.master_ledger(start, end))
+    per_key = [master, *((key, ledger["rows"]) for key, ledger in zip(keys, ledgers, strict=True))]
     return Answer(200, spend_report(per_key, group_by, start, end))
 
 

@@ -1,7 +1,8 @@
 """The directory object's index of keys: listing, alias lookup and uniqueness. Never on a request's path.
 
 It holds each key's summary (record.KeyRecord.summary), written by the admin endpoints after the key's
-own object has changed; the key objects stay the truth for enforcement.
+own object has changed; the key objects stay the truth for enforcement. It also knows which container
+instances hold a part of the master key's ledger (keys.ledger.MasterLedger), for spend reports.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ MIGRATIONS: list[list[str]] = [
         "CREATE UNIQUE INDEX keys_live_alias ON keys (key_alias) WHERE key_alias IS NOT NULL AND deleted_ms IS NULL",
         "CREATE INDEX keys_created ON keys (created_ms)",
     ],
+    ["CREATE TABLE ledger_holders (instance TEXT PRIMARY KEY)"],
 ]
 _COLUMNS = ("token", "key_name", "key_alias", "user_id", "team_id", "blocked", "expires_ms", "created_ms",
             "deleted_ms")
@@ -29,6 +31,12 @@ class DirectoryStore:
     def __init__(self, db: SqlExec) -> None:
         self._db = db
         migrate(db, MIGRATIONS)
+
+    def add_ledger_holder(self, instance: str) -> None:
+        self._db.exec("INSERT INTO ledger_holders (instance) VALUES (?) ON CONFLICT DO NOTHING", instance)
+
+    def ledger_holders(self) -> list[str]:
+        return [row["instance"] for row in self._db.exec("SELECT instance FROM ledger_holders ORDER BY instance")]
 
     def alias_owner(self, alias: str) -> str | None:
         row = one(self._db, "SELECT token FROM keys WHERE key_alias = ? AND deleted_ms IS NULL", alias)

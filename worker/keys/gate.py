@@ -1,7 +1,7 @@
-"""What the edge calls around every /v1/* request: admit before forwarding, finish after the last byte.
-
-Master-key requests skip `admit` (no limits) and are booked with `finish(rpc, None, ...)` under the
-master object's ledger. Two calls to the key's own object per request: `admit` and `finish`.
+"""The two calls to a virtual key's object around each of its /v1/* requests: `admit` (from the edge, before
+forwarding) and `finish` (from the container's Durable Object, after the last byte; keys.ticket says what to
+book). Master-key requests make neither: no limits, and the serving container instance books them in its own
+ledger (keys.ledger.MasterLedger).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keys.limits import Refusal
-from keys.ops import MASTER, Rpc
+from keys.ops import Rpc
 from keys.record import ALL_MODELS
 from keys.usage import Usage
 
@@ -31,15 +31,21 @@ async def admit(rpc: Rpc, token: str, model: str | None) -> Admission:
                      answer["lease"], list(answer["models"]))
 
 
-async def finish(rpc: Rpc, token: str | None, lease: str | None, model: str | None, usage: Usage | None,
-                 cost: float, failed: bool) -> None:
-    """Books the request and frees its lease. A failed request (status >= 400, or the upstream lost)
-    counts as a request with zero tokens; `usage` None (none seen) books zero tokens too."""
+def booked(usage: Usage | None, cost: float, failed: bool) -> tuple[Usage, float]:
+    """What one request books. A failed one (status >= 400, or LiteLLM lost) counts as a request with zero
+    tokens and zero cost; `usage` None (none seen) books zero tokens too."""
     counted = usage if usage is not None and not failed else Usage()
-    payload: dict[str, Any] = {"lease": lease, "model": model, "cost": 0.0 if failed else cost,
+    return Usage(counted.prompt_tokens, counted.completion_tokens, failed), 0.0 if failed else cost
+
+
+async def finish(rpc: Rpc, token: str, lease: str | None, model: str | None, usage: Usage | None,
+                 cost: float, failed: bool) -> None:
+    """Books the request in the key's object and frees its lease."""
+    counted, charged = booked(usage, cost, failed)
+    payload: dict[str, Any] = {"lease": lease, "model": model, "cost": charged,
                                "usage": {"prompt_tokens": counted.prompt_tokens,
                                          "completion_tokens": counted.completion_tokens, "failed": failed}}
-    await rpc.call(MASTER if token is None else token, "book" if token is None else "finish", payload)
+    await rpc.call(token, "finish", payload)
 
 
 def visible_models(listing: Any, models: list[str]) -> Any:

@@ -1,13 +1,15 @@
 """The two Durable Objects behind virtual keys. Thin: decode, call keys.ops, encode.
 
-- `VirtualKey`: one object per key, named by the key's token (sha256 hex), plus the object named
-  ops.MASTER that books master-key traffic. Holds the record, the trailing-minute window, leases and
-  the ledger; every /v1/* request with that key asks it twice (admit, finish).
+- `VirtualKey`: one object per key, named by the key's token (sha256 hex). Holds the record, the
+  trailing-minute window, leases and the ledger; every /v1/* request with that key asks it twice (admit
+  from the edge, finish from the container's object). The object named ops.MASTER holds only the
+  master-key usage booked before each container instance kept its own (keys.ledger).
 - `KeyDirectory`: the one object named ops.DIRECTORY. The index for /key/list, alias lookup and
-  uniqueness, and the list of keys a spend report asks. Only admin calls reach it.
+  uniqueness, the list of keys a spend report asks, and the container instances holding master-key usage.
+  Reached by admin calls, and by each container instance once per wake-up.
 
-Both answer POST {OP_PATH}<op> with a JSON body, from the edge only (the edge never forwards a
-client's request to them).
+Both answer POST {OP_PATH}<op> with a JSON body, from the edge and the container's object only (the edge
+never forwards a client's request to them).
 """
 
 from __future__ import annotations

@@ -15,12 +15,17 @@ from keys.store import KeyStore
 from keys.usage import Usage
 
 DIRECTORY = "directory"  # the one directory object's name
-MASTER = "master"  # the object whose ledger books master-key traffic (a token is 64 hex digits: no clash)
+MASTER = "master"  # master-key traffic in spend reports; its object holds rows booked before keys.ledger.MasterLedger
 
 
 class Rpc(Protocol):
     async def call(self, target: str, op: str, payload: dict[str, Any]) -> dict[str, Any]:
         """`target` is DIRECTORY, MASTER or a key's token."""
+        ...
+
+    async def master_ledger(self, start_day: str, end_day: str) -> list[dict[str, Any]]:
+        """The master key's ledger rows: those of every container instance that booked some (the directory's
+        `ledger_holders`, each a keys.ledger.MasterLedger), plus what MASTER's own object booked before."""
         ...
 
 
@@ -37,9 +42,6 @@ def key_op(store: KeyStore, op: str, payload: dict[str, Any], now_ms: int) -> di
     if op == "finish":
         store.finish(payload.get("lease"), payload.get("model"), Usage(**payload["usage"]),
                      float(payload["cost"]), now_ms)
-        return {}
-    if op == "book":
-        store.record_usage(payload.get("model"), Usage(**payload["usage"]), float(payload["cost"]), now_ms)
         return {}
     if op == "record":  # the live record, or the deleted one (for /key/info status "deleted")
         return _record(store.current(now_ms) or store.load())
@@ -73,4 +75,9 @@ def directory_op(store: DirectoryStore, op: str, payload: dict[str, Any], now_ms
         return store.page(payload["page"], payload["size"], now_ms, payload["filters"])
     if op == "everyone":
         return {"keys": store.everyone()}
+    if op == "add_ledger_holder":
+        store.add_ledger_holder(payload["instance"])
+        return {}
+    if op == "ledger_holders":
+        return {"instances": store.ledger_holders()}
     raise KeyError(op)

@@ -11,8 +11,8 @@ import secrets
 from dataclasses import asdict, fields
 from typing import Any
 
+from keys.ledger import LEDGER_TABLE, book, rows
 from keys.limits import WINDOW_MS, Decision, Window, decide
-from keys.periods import utc_day
 from keys.record import KeyRecord
 from keys.sql import SqlExec, migrate, one
 from keys.usage import Usage
@@ -25,9 +25,7 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE window_events (ts_ms INTEGER NOT NULL, requests INTEGER NOT NULL, tokens INTEGER NOT NULL)",
         "CREATE INDEX window_events_ts ON window_events (ts_ms)",
         "CREATE TABLE leases (id TEXT PRIMARY KEY, started_ms INTEGER NOT NULL)",
-        "CREATE TABLE ledger (day TEXT NOT NULL, model TEXT NOT NULL, requests INTEGER NOT NULL,"
-        " failed_requests INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
-        " cost REAL NOT NULL, PRIMARY KEY (day, model))",
+        LEDGER_TABLE,
     ],
 ]
 _RECORD_FIELDS = frozenset(f.name for f in fields(KeyRecord))
@@ -145,7 +143,7 @@ class KeyStore:
         def run() -> None:
             if lease is not None:
                 self._db.exec("DELETE FROM leases WHERE id = ?", lease)
-            self.record_usage(model, usage, cost, now_ms)
+            book(self._db, model, usage, cost, now_ms)
             record = self._current(now_ms)
             if record is None:
                 return
@@ -156,19 +154,8 @@ class KeyStore:
                 self.save(KeyRecord(**{**asdict(record), "spend": record.spend + cost}))
         self._db.transaction(run)
 
-    def record_usage(self, model: str | None, usage: Usage, cost: float, now_ms: int) -> None:
-        """The ledger alone: also what the master key's object books, having no record."""
-        self._db.exec(
-            "INSERT INTO ledger (day, model, requests, failed_requests, prompt_tokens, completion_tokens, cost)"
-            " VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT (day, model) DO UPDATE SET"
-            " requests = requests + 1, failed_requests = failed_requests + excluded.failed_requests,"
-            " prompt_tokens = prompt_tokens + excluded.prompt_tokens,"
-            " completion_tokens = completion_tokens + excluded.completion_tokens, cost = cost + excluded.cost",
-            utc_day(now_ms), model or "", int(usage.failed), usage.prompt_tokens, usage.completion_tokens, cost)
-
     def ledger(self, start_day: str, end_day: str) -> list[dict[str, Any]]:
-        return self._db.exec("SELECT day, model, requests, failed_requests, prompt_tokens, completion_tokens, cost"
-                             " FROM ledger WHERE day >= ? AND day <= ? ORDER BY day, model", start_day, end_day)
+        return rows(self._db, start_day, end_day)
 
     def _window(self, now_ms: int, record: KeyRecord) -> Window:
         """Totals counted in SQL: rows cross into Python only as far as a reset time or a refusal needs them,

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from keys.directory import DirectoryStore
-from keys.ops import DIRECTORY, directory_op, key_op
+from keys.ledger import MasterLedger
+from keys.ops import DIRECTORY, MASTER, directory_op, key_op
 from keys.store import KeyStore
 
 T = TypeVar("T")
@@ -61,6 +62,7 @@ class FakeRpc:
         self.folder = folder  # None: in memory; else one SQLite file per object, to open in tests
         self.dbs: dict[str, SqliteExec] = {}
         self.calls: list[tuple[str, str]] = []
+        self.instances: dict[str, MasterLedger] = {}  # container instances' ledgers of the master key
 
     def store(self, target: str) -> Any:
         if target not in self.dbs:
@@ -73,3 +75,13 @@ class FakeRpc:
         wire = json.loads(json.dumps(payload))
         run = directory_op if target == DIRECTORY else key_op
         return json.loads(json.dumps(run(self.store(target), op, wire, self.clock.ms)))
+
+    async def instance_ledger(self, name: str) -> MasterLedger:
+        """What a container instance books master-key traffic in: registered with the directory first."""
+        await self.call(DIRECTORY, "add_ledger_holder", {"instance": name})
+        return self.instances.setdefault(name, MasterLedger(SqliteExec()))
+
+    async def master_ledger(self, start_day: str, end_day: str) -> list[dict[str, Any]]:
+        legacy = (await self.call(MASTER, "ledger", {"start_day": start_day, "end_day": end_day}))["rows"]
+        holders = (await self.call(DIRECTORY, "ledger_holders", {}))["instances"]
+        return [*legacy, *(row for name in holders for row in self.instances[name].rows(start_day, end_day))]

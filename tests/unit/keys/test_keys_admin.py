@@ -171,8 +171,10 @@ def test_spend_report_by_key_model_and_day(rpc: FakeRpc, clock: Clock) -> None:
         lease = admit(rpc, alice["key"], model).lease
         asyncio.run(gate.finish(rpc, alice["token"], lease, model, usage, cost, failed=False))
     clock.advance(86_400_000)
-    asyncio.run(gate.finish(rpc, None, None, "gpt-4o", Usage(1, 1), 1.0, failed=False))  # master key
-    asyncio.run(gate.finish(rpc, None, None, "gpt-4o", Usage(9, 9), 9.0, failed=True))
+    # The master key, booked by whichever container instance served it.
+    asyncio.run(rpc.instance_ledger("litellm-0")).book("gpt-4o", Usage(1, 1), 1.0, clock.ms)
+    failed = gate.booked(Usage(9, 9), 9.0, failed=True)  # counted as a request: zero tokens, zero cost
+    asyncio.run(rpc.instance_ledger("litellm-1")).book("gpt-4o", *failed, clock.ms)
     by_key = call(rpc, "GET", "/spend/report", query="start_date=2026-01-01&end_date=2026-01-02").body
     assert [(row["key_alias"], row["requests"], row["spend"]) for row in by_key["data"]] == [
         ("master", 2, 1.0), ("alice", 2, 0.75)]

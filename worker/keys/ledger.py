@@ -1,0 +1,48 @@
+"""The usage ledger: requests, failures, tokens and cost per UTC day and model.
+
+Every key object keeps its own (keys.store). The master key's traffic is booked by the container
+instance that served it, in that Durable Object's own SQLite (`MasterLedger`): no extra call per request.
+"""
+
+from __future__ import annotations
+
+from keys.periods import utc_day
+from keys.sql import Row, SqlExec, migrate
+from keys.usage import Usage
+
+LEDGER_TABLE = (
+    "CREATE TABLE ledger (day TEXT NOT NULL, model TEXT NOT NULL, requests INTEGER NOT NULL,"
+    " failed_requests INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
+    " cost REAL NOT NULL, PRIMARY KEY (day, model))"
+)
+MASTER_MIGRATIONS: list[list[str]] = [[LEDGER_TABLE]]
+
+
+def book(db: SqlExec, model: str | None, usage: Usage, cost: float, now_ms: int) -> None:
+    """One request (a failed one with its zero tokens) added to its day and model."""
+    db.exec(
+        "INSERT INTO ledger (day, model, requests, failed_requests, prompt_tokens, completion_tokens, cost)"
+        " VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT (day, model) DO UPDATE SET"
+        " requests = requests + 1, failed_requests = failed_requests + excluded.failed_requests,"
+        " prompt_tokens = prompt_tokens + excluded.prompt_tokens,"
+        " completion_tokens = completion_tokens + excluded.completion_tokens, cost = cost + excluded.cost",
+        utc_day(now_ms), model or "", int(usage.failed), usage.prompt_tokens, usage.completion_tokens, cost)
+
+
+def rows(db: SqlExec, start_day: str, end_day: str) -> list[Row]:
+    return db.exec("SELECT day, model, requests, failed_requests, prompt_tokens, completion_tokens, cost"
+                   " FROM ledger WHERE day >= ? AND day <= ? ORDER BY day, model", start_day, end_day)
+
+
+class MasterLedger:
+    """The master key's ledger in one container instance's Durable Object."""
+
+    def __init__(self, db: SqlExec) -> None:
+        self._db = db
+        migrate(db, MASTER_MIGRATIONS)
+
+    def book(self, model: str | None, usage: Usage, cost: float, now_ms: int) -> None:
+        book(self._db, model, usage, cost, now_ms)
+
+    def rows(self, start_day: str, end_day: str) -> list[Row]:
+        return rows(self._db, start_day, end_day)
