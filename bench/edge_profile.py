@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,19 +42,27 @@ def say(line: str) -> None:
     print(f"[edge-profile] {line}", file=sys.stderr, flush=True)
 
 
-def runtime_tree(tmp: Path) -> Path:
-    """local/ and worker/ copied (the runtime finds its root from its own path), the rest linked."""
-    tree = tmp / "runtime"
+def runtime_tree(tmp: Path, name: str = "runtime", rev: str | None = None, profiled: bool = False) -> Path:
+    """local/ and worker/ (at git `rev`, else as in the working tree) copied (the runtime finds its root from
+    its own path), the rest linked; `profiled`: bench/profiled_entry.py is the main module."""
+    tree = tmp / name
     shutil.copytree(ROOT / "local", tree / "local", ignore=shutil.ignore_patterns("test"))
-    shutil.copytree(ROOT / "worker", tree / "worker", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "bench" / "profiled_entry.py", tree / "worker" / "profiled_entry.py")
+    if rev is None:
+        shutil.copytree(ROOT / "worker", tree / "worker", ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "worker"], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
     config = (ROOT / "wrangler.jsonc").read_text()
-    patched = config.replace('"main": "worker/entry.py"', '"main": "worker/profiled_entry.py"')
-    assert patched != config, "wrangler.jsonc: main is no longer worker/entry.py"
-    (tree / "wrangler.jsonc").write_text(patched)
+    if profiled:
+        shutil.copy(ROOT / "bench" / "profiled_entry.py", tree / "worker" / "profiled_entry.py")
+        patched = config.replace('"main": "worker/entry.py"', '"main": "worker/profiled_entry.py"')
+        assert patched != config, "wrangler.jsonc: main is no longer worker/entry.py"
+        config = patched
+    (tree / "wrangler.jsonc").write_text(config)
     (ROOT / ".local-cache").mkdir(exist_ok=True)  # the Pyodide snapshot: shared, written atomically
-    for name in ("node_modules", ".venv", "package.json", ".local-cache"):
-        (tree / name).symlink_to(ROOT / name)
+    for link in ("node_modules", ".venv", "package.json", ".local-cache"):
+        (tree / link).symlink_to(ROOT / link)
     return tree
 
 
@@ -120,7 +129,8 @@ def profile(requests: int, cprofile_requests: int, workdir: Path) -> dict[str, A
                    "NODE_OPTIONS": f"--require={HOOK}", "BENCH_CPU_PROFILE_DIR": str(prof_dir),
                    "BENCH_CPU_PROFILE_INTERVAL_US": str(PROFILE_INTERVAL_US)}
             gateway = start_gateway(key=strong_key(), litellm_config=None, containers=False, env=env,
-                                    cli=runtime_tree(workdir) / "local" / "cli.mjs", log_file=workdir / "gw.log")
+                                    cli=runtime_tree(workdir, profiled=True) / "local" / "cli.mjs",
+                                    log_file=workdir / "gw.log")
             try:
                 target = Target("edge", gateway.url, gateway.key, CHAT_MODEL, cpu={"runtime": gateway.runtime_cpu})
                 say("warming up")
