@@ -13,6 +13,8 @@
 const TRANSACTION_REFUSED =
   'To execute a transaction, please use the state.storage.transaction() or state.storage.transactionSync() ' +
   'APIs instead of the SQL BEGIN TRANSACTION or SAVEPOINT statements: SQLITE_AUTH';
+const STATEMENT_CACHE_MAX_CHARS = 1024 * 1024; // workerd's SQL_STATEMENT_CACHE_MAX_SIZE
+const SCHEMA_KEYWORDS = new Set(['CREATE', 'ALTER', 'DROP']);
 const TRANSACTION_KEYWORDS = new Set(['BEGIN', 'SAVEPOINT', 'RELEASE', 'COMMIT', 'END', 'ROLLBACK']);
 
 /**
@@ -162,6 +164,40 @@ export class SqlStorage {
   constructor(db) {
     this._db = db;
     this._totalChanges = db.prepare('SELECT total_changes()').pluck();
+    // Prepared statements by query string, least recently used first, as workerd's SqlStorage keeps them
+    // (evicted past 1 MiB of SQL text): a query run again is not parsed or prepared again.
+    /** @type {Map<string, {text: string, statement: any, changesSchema: boolean}[]>} */
+    this._cache = new Map();
+    this._cachedChars = 0;
+  }
+
+  /**
+   * The query's statements, prepared (and checked against what workerd refuses) once per query string.
+   * @param {string} query
+   */
+  _prepared(query) {
+    const hit = this._cache.get(query);
+    if (hit) {
+      this._cache.delete(query); // most recently used goes last
+      this._cache.set(query, hit);
+      return hit;
+    }
+    const statements = splitStatements(query);
+    if (statements.length === 0) throw new Error('SQL query did not contain any statements: SQLITE_MISUSE');
+    const prepared = statements.map((text) => {
+      const keyword = firstKeyword(text);
+      if (TRANSACTION_KEYWORDS.has(keyword)) throw new Error(TRANSACTION_REFUSED);
+      if (/\b_cf_/i.test(text)) throw new Error('access to internal runtime tables (_cf_*) is prohibited: SQLITE_AUTH');
+      return { text, statement: null, changesSchema: SCHEMA_KEYWORDS.has(keyword) };
+    });
+    this._cache.set(query, prepared);
+    this._cachedChars += query.length;
+    for (const [old] of this._cache) {
+      if (this._cachedChars <= STATEMENT_CACHE_MAX_CHARS) break;
+      this._cache.delete(old);
+      this._cachedChars -= old.length;
+    }
+    return prepared;
   }
 
   /**
@@ -173,16 +209,15 @@ export class SqlStorage {
    */
   exec(query, ...bindings) {
     if (typeof query !== 'string') throw new TypeError('exec() needs a SQL string');
-    const statements = splitStatements(query);
-    if (statements.length === 0) throw new Error('SQL query did not contain any statements: SQLITE_MISUSE');
+    const statements = this._prepared(query);
     const values = bindings.map(toBinding);
     let result = { columnNames: [], rows: [], rowsRead: 0, rowsWritten: 0 };
-    for (const [n, text] of statements.entries()) {
-      if (TRANSACTION_KEYWORDS.has(firstKeyword(text))) throw new Error(TRANSACTION_REFUSED);
-      if (/\b_cf_/i.test(text)) throw new Error('access to internal runtime tables (_cf_*) is prohibited: SQLITE_AUTH');
+    for (const [n, entry] of statements.entries()) {
       const last = n === statements.length - 1;
       try {
-        const statement = this._db.prepare(text);
+        // Prepared on first run: a script's later statements may need the tables its earlier ones create.
+        entry.statement ??= this._db.prepare(entry.text);
+        const statement = entry.statement;
         const before = this._totalChanges.get();
         const params = last ? values : [];
         let columnNames = [];
@@ -195,6 +230,11 @@ export class SqlStorage {
         }
         const written = this._totalChanges.get() - before;
         result = { columnNames, rows, rowsRead: result.rowsRead + rows.length, rowsWritten: result.rowsWritten + written };
+        if (entry.changesSchema) {
+          // better-sqlite3 keeps a statement's columns from when it was prepared: prepare afresh after DDL.
+          this._cache.clear();
+          this._cachedChars = 0;
+        }
       } catch (err) {
         throw sqlError(err);
       }

@@ -180,3 +180,20 @@ test('from Python through the workers SDK: exec, one(), iteration, transactionSy
     size_is_int: true,
   });
 });
+
+test('a query run again reuses its prepared statements, prepared afresh after a schema change', () => {
+  const { sql } = fresh();
+  sql.exec('CREATE TABLE t (a INTEGER)');
+  const insert = 'INSERT INTO t (a) VALUES (?)';
+  sql.exec(insert, 1);
+  const select = 'SELECT * FROM t ORDER BY a';
+  assert.deepEqual(sql.exec(select).toArray(), [{ a: 1 }]);
+  const cached = sql._cache.get(select)[0].statement;
+  sql.exec(select);
+  assert.equal(sql._cache.get(select)[0].statement, cached); // reused
+  sql.exec('ALTER TABLE t ADD COLUMN b TEXT');
+  sql.exec(insert, 2);
+  assert.deepEqual(sql.exec(select).toArray(), [{ a: 1, b: null }, { a: 2, b: null }]);
+  assert.throws(() => sql.exec('BEGIN'), /SQLITE_AUTH/);
+  assert.throws(() => sql.exec('BEGIN'), /SQLITE_AUTH/); // refused again: a refused query is never cached
+});
