@@ -39,7 +39,7 @@ from proxy import Activity, Limits, proxy
 from request_ids import request_id_for
 from responses import error_response, json_response
 from routing import dialect_for
-from settings import Settings, container_env
+from settings import Settings, container_env, isolate_settings
 from supervisor import Supervisor, Timeouts
 
 BOOT_GIVE_UP_MS = 300_000  # a boot not ready after 5 minutes is stopped and reported failed
@@ -66,7 +66,7 @@ class LiteLLMContainer(DurableObject):
             self._handle, DurableStateStore(ctx.storage), self._handle.probe, self._log)
 
     async def fetch(self, request: Any) -> Response:
-        settings = Settings.from_lookup(env_lookup(self.env))
+        settings = isolate_settings(env_lookup(self.env))
         self._log.set_level(settings.log_level)
         url = urlsplit(request.url)
         await self._remember_name(header(request.js_object.headers, INSTANCE_HEADER))
@@ -123,7 +123,7 @@ class LiteLLMContainer(DurableObject):
         await self._supervisor.load()
         if not self._supervisor.container.running:
             return
-        settings = Settings.from_lookup(env_lookup(self.env))
+        settings = isolate_settings(env_lookup(self.env))
         next_check = idle_check(now_ms(), self._activity.last_ms, self._activity.inflight, settings.sleep_after_ms)
         if self._name is None:
             stored = await self.ctx.storage.get(NAME_KEY)

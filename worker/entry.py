@@ -35,7 +35,7 @@ from request_ids import request_id_for
 from request_policy import Accepted, Caps, judge
 from responses import error_response, json_response, with_headers, without_body
 from routing import USAGE_CHUNK_PATHS, Route, classify, dialect_for, model_in_path, upstream_path
-from settings import VERSION, Settings
+from settings import VERSION, Settings, isolate_settings
 from streams import read_bounded
 
 __all__ = ["Default", "KeyDirectory", "LiteLLMContainer", "VirtualKey"]
@@ -47,7 +47,7 @@ _warned: set[str] = set()  # configuration warnings, logged once per isolate
 class Default(WorkerEntrypoint):
     async def fetch(self, request: Any) -> Response:
         started = time.perf_counter()
-        settings = Settings.from_lookup(env_lookup(self.env))
+        settings = isolate_settings(env_lookup(self.env))
         log = EventLog(settings.log_level, "edge")
         _warn_once(log, settings)
         headers = request.js_object.headers
@@ -188,7 +188,7 @@ class Default(WorkerEntrypoint):
 
         workerd passes env and ctx as None to a Python handler: the Worker's own `self.env` is used.
         """
-        settings = Settings.from_lookup(env_lookup(self.env))
+        settings = isolate_settings(env_lookup(self.env))
         namespace = _containers(self.env)
         if namespace is None:
             return

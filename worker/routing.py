@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from enum import Enum
+from functools import lru_cache
 
 from errors import Dialect
 
@@ -66,6 +67,7 @@ def _below(path: str, prefixes: tuple[str, ...]) -> bool:
     return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
 
 
+@lru_cache(maxsize=1024)  # a request asks up to six times (route, dialect, upstream path) for one path
 def _api_path(path: str) -> str | None:
     """The API path without `/v1` and any trailing slash (`/v1/models/` -> `/models`), or None."""
     if not is_canonical_path(path):

@@ -86,8 +86,12 @@ def relay(body: Any, on_chunk: Callable[[], None] | None, on_end: Callable[[bool
         def transform(chunk: Any, controller: Any) -> None:
             if on_chunk is not None:
                 on_chunk()
-            out = None if observer is None else observer.feed(chunk.to_bytes())
-            if out is None:
+            if observer is None:
+                controller.enqueue(chunk)
+                return
+            seen = chunk.to_bytes()
+            out = observer.feed(seen)
+            if out is None or out == seen:  # unchanged: the JS chunk moves on, no copy back
                 controller.enqueue(chunk)
             elif out:
                 controller.enqueue(to_js(out))

@@ -2,12 +2,13 @@ import json
 
 import pytest
 
+import settings
 from body_limit import ByteBudget, Declared, judge_declared_length
 from cors import CorsPolicy
 from durations import format_duration_ms, parse_duration_ms
 from errors import container_starting, invalid_api_key, not_found, request_too_large
 from instances import instance_names, pick_instance
-from settings import CONTAINER_ENV_NAMES, Settings, container_env
+from settings import CONTAINER_ENV_NAMES, Settings, container_env, isolate_settings
 
 
 @pytest.mark.parametrize(
@@ -45,6 +46,20 @@ def test_settings_defaults_and_overrides() -> None:
     assert custom.ready_timeout_ms == 60_000 and custom.instances == 1
     assert custom.log_level == "debug"
     assert len(custom.problems) == 2  # READY_TIMEOUT and CONTAINER_INSTANCES fell back to defaults
+
+
+def test_settings_are_read_once_per_isolate(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "_isolate_settings", None)
+    reads: list[str] = []
+
+    def lookup(name: str) -> str | None:
+        reads.append(name)
+        return "7" if name == "MAX_REQUEST_SECONDS" else None
+
+    first = isolate_settings(lookup)
+    count = len(reads)
+    assert first.max_request_seconds == 7 and count > 0
+    assert isolate_settings(lookup) is first and len(reads) == count  # no env read on later requests
 
 
 def test_container_env_passes_only_listed_names() -> None:
