@@ -28,7 +28,7 @@ from instances import COLD_HEADER, INSTANCE_HEADER, WARM_ONLY_HEADER, is_warm_fl
 from js_interop import env_lookup, header, js_dict, present
 from jsonlog import EventLog
 from keys.booking import Booking
-from keys.edge_rpc import JsRpc
+from keys.edge_rpc import JsRpc, KeyServiceError
 from keys.ledger import MasterLedger
 from keys.ops import DIRECTORY
 from keys.pricing import MODEL_INFO_PATH, PRICES_TTL_MS, Price, prices_from_model_info
@@ -174,10 +174,14 @@ class LiteLLMContainer(DurableObject):
         return self._master_ledger
 
     async def _ledger_to_book(self) -> MasterLedger:
-        """The ledger, once the directory knows this instance holds one (spend reports ask the holders)."""
+        """The ledger, after telling the directory this instance holds one (spend reports ask the holders).
+        When the directory cannot be told, the booking still lands and the next one tells it."""
         if not self._holder_known and self._name:
-            await JsRpc(self.env).call(DIRECTORY, "add_ledger_holder", {"instance": self._name})
-            self._holder_known = True
+            try:
+                await JsRpc(self.env).call(DIRECTORY, "add_ledger_holder", {"instance": self._name})
+                self._holder_known = True
+            except (JsException, KeyServiceError) as exc:
+                self._log.emit("warning", "ledger_holder_unregistered", error=type(exc).__name__)
         return self._ledger()
 
     @staticmethod
