@@ -74,6 +74,8 @@ class KeyGate:
         """A virtual key's answer: with its rate-limit headers, and /v1/models listing only its models."""
         original = js_response_of(response)
         listed = admission.models and path == MODELS_PATH and original.status == 200
+        if not listed and not admission.headers:  # a key without limits: nothing to add
+            return response
         if listed:
             listing = gate.visible_models(json.loads(str(await original.text())), admission.models)
             answer = rewrapped(original, to_js(json.dumps(listing).encode()))
