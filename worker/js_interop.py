@@ -49,7 +49,9 @@ def raw_js(value: Any) -> Any:
     cursor. The gateway already passes JS Requests and reads JS results, so that work is pure overhead
     (bench/LEVERS.md). workerd's built-in `workers` module hands these over raw already.
     """
-    return value if isinstance(value, JsProxy) else value._binding
+    if isinstance(value, JsProxy):
+        return value
+    return getattr(value, "_binding", value)  # an SDK wrapper; one of another shape works too, only slower
 
 
 def js_dict(values: dict[str, Any]) -> Any:

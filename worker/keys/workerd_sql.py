@@ -43,7 +43,9 @@ def _cell(value: Any) -> Any:
 
 
 def _plain(rows: Any) -> list[dict[str, Any]]:
-    return [{str(name): _cell(value) for name, value in row.items()} for row in rows.to_py()]
+    if hasattr(rows, "to_py"):  # a JS array of row objects (already Python if a wrapper converted it)
+        rows = rows.to_py()
+    return [{str(name): _cell(value) for name, value in dict(row).items()} for row in rows]
 
 
 class WorkerdSql:
