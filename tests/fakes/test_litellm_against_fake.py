@@ -279,9 +279,12 @@ def test_hanger_times_out(client: httpx.Client, fake: FakeProvider) -> None:
 def test_cutter_stream_ends_with_error_event(client: httpx.Client) -> None:
     lines = read_sse(client, "/v1/chat/completions", chat("cutter", "marker-cut-0123456789", stream=True))
     datas = [json.loads(line.removeprefix("data: ")) for _, line in lines]
-    # Measured fact: 200, the two chunks that arrived, then an in-band error event and no [DONE].
-    expected = split_text("echo: marker-cut-0123456789", 5)[:2]
-    assert [d["choices"][0]["delta"]["content"] for d in datas[:-1]] == expected
+    # Measured fact: 200, chunks that arrived, then an in-band error event and no [DONE]. LiteLLM holds a chunk
+    # back until the next one comes, so when the cut races the second chunk it passes on one or both: never
+    # more, never out of order (a full suite on a busy machine saw one of the two).
+    sent = split_text("echo: marker-cut-0123456789", 5)[:2]
+    relayed = [d["choices"][0]["delta"]["content"] for d in datas[:-1]]
+    assert relayed in (sent[:1], sent), relayed
     assert "APIConnectionError" in datas[-1]["error"]["message"]
 
 
