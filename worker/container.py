@@ -59,6 +59,7 @@ class LiteLLMContainer(DurableObject):
         self._name: str | None = None
         self._price_cache: tuple[int, dict[str, Price]] | None = None  # (valid until ms, prices)
         self._master_ledger: MasterLedger | None = None
+        self._keys = JsRpc(env)  # the key objects and the directory, for bookings
         self._holder_known = False  # whether the directory was told this instance holds master-key usage
         container = getattr(ctx, "container", None)
         self._handle = JsContainer(container) if present(container) else None
@@ -165,7 +166,7 @@ class LiteLLMContainer(DurableObject):
         ticket = Ticket.from_header(ticket_header)
         if ticket is None:
             return None
-        return Booking(ticket, self._ledger_to_book, JsRpc(self.env), lambda: self._prices(settings), self._log)
+        return Booking(ticket, self._ledger_to_book, self._keys, lambda: self._prices(settings), self._log)
 
     def _ledger(self) -> MasterLedger:
         """The master key's usage served by this instance, in this object's SQLite (made on first use)."""
@@ -178,7 +179,7 @@ class LiteLLMContainer(DurableObject):
         When the directory cannot be told, the booking still lands and the next one tells it."""
         if not self._holder_known and self._name:
             try:
-                await JsRpc(self.env).call(DIRECTORY, "add_ledger_holder", {"instance": self._name})
+                await self._keys.call(DIRECTORY, "add_ledger_holder", {"instance": self._name})
                 self._holder_known = True
             except (JsException, KeyServiceError) as exc:
                 self._log.emit("warning", "ledger_holder_unregistered", error=type(exc).__name__)

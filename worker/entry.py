@@ -178,8 +178,7 @@ class Default(WorkerEntrypoint):
             if namespace is None:
                 return []
             ask = f"{LEDGER_PATH}?{urlencode({'start_day': start_day, 'end_day': end_day})}"
-            answers = await asyncio.gather(*(_ask(namespace, name, ask) for name in instances))
-            return [row for answer in answers for row in json.loads(str(await answer.text()))["rows"]]
+            return [row for answer in await _ask_each(namespace, instances, ask) for row in answer["rows"]]
 
         return await KeyGate(self.env, self.ctx, instance_ledgers).admin(method, path, query, body, key, is_master)
 
@@ -193,8 +192,7 @@ class Default(WorkerEntrypoint):
         if namespace is None:
             return
         names = instance_names(settings.instances)
-        answers = await asyncio.gather(*(_ask(namespace, name, WARM_PATH) for name in names))
-        states = [json.loads(await answer.text()).get("state") for answer in answers]
+        states = [answer.get("state") for answer in await _ask_each(namespace, names, WARM_PATH)]
         EventLog(settings.log_level, "edge").emit("info", "warm_up", instances=len(names), states=states)
 
     async def _health(self, settings: Settings) -> dict[str, object]:
@@ -203,9 +201,8 @@ class Default(WorkerEntrypoint):
         instances: list[dict[str, object]] = []
         if namespace is not None:
             names = instance_names(settings.instances)
-            answers = await asyncio.gather(*(_ask(namespace, name, STATE_PATH) for name in names))
-            for name, answer in zip(names, answers, strict=True):
-                instances.append({"name": name, **json.loads(await answer.text())})
+            answers = await _ask_each(namespace, names, STATE_PATH)
+            instances = [{"name": name, **answer} for name, answer in zip(names, answers, strict=True)]
         healthy = namespace is not None and all(item.get("state") in HEALTHY_STATES for item in instances)
         return {
             "status": "ok" if healthy else "degraded",
@@ -261,10 +258,16 @@ def _key_of(headers: Any) -> str | None:
     return presented_key(header(headers, "authorization"), header(headers, "x-api-key"), header(headers, "api-key"))
 
 
-def _ask(namespace: Any, name: str, path: str) -> Any:
-    """An internal call to one instance's Durable Object (never reachable from a client's path)."""
-    request = js.Request.new(f"http://gateway{path}", js_dict({"headers": {INSTANCE_HEADER: name}}))
-    return namespace.get(namespace.idFromName(name)).fetch(request)
+async def _ask_each(namespace: Any, names: list[str], path: str) -> list[dict[str, Any]]:
+    """An internal call to each instance's Durable Object at once (never reachable from a client's path):
+    their JSON answers, in the order of `names`."""
+
+    async def ask(name: str) -> dict[str, Any]:
+        request = js.Request.new(f"http://gateway{path}", js_dict({"headers": {INSTANCE_HEADER: name}}))
+        answer = await namespace.get(namespace.idFromName(name)).fetch(request)
+        return json.loads(str(await answer.text()))
+
+    return list(await asyncio.gather(*(ask(name) for name in names)))
 
 
 def _outgoing(incoming: Any, url: str, path: str, target: str, method: str, body: Any) -> Any:

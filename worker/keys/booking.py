@@ -22,19 +22,6 @@ from keys.usage import JsonUsage, SseUsage, Usage
 from streams import Observer, background
 
 
-class _Watched:
-    """A JSON body: read for its usage, passed on untouched."""
-
-    def __init__(self) -> None:
-        self.usage = JsonUsage()
-
-    def feed(self, chunk: bytes) -> None:
-        self.usage.feed(chunk)
-
-    def flush(self) -> bytes:
-        return b""
-
-
 class Booking:
     def __init__(self, ticket: Ticket, master_ledger: Callable[[], Awaitable[MasterLedger]], rpc: Rpc,
                  prices: Callable[[], Awaitable[dict[str, Price]]], log: EventLog) -> None:
@@ -57,9 +44,9 @@ class Booking:
             return events
         if not is_json(content_type):
             return None
-        watched = _Watched()
-        self._usage = watched.usage.usage
-        return watched
+        body = JsonUsage()
+        self._usage = body.usage
+        return body
 
     def settle(self, failed: bool) -> None:
         """Books the request once it is over. `failed`: LiteLLM was not reached or answered an error. A

@@ -62,8 +62,11 @@ class JsonUsage:
     def __init__(self) -> None:
         self._tail = b""
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes) -> None:  # None: the chunk itself passes on untouched
         self._tail = (self._tail + chunk)[-JSON_TAIL_BYTES:]
+
+    def flush(self) -> bytes:
+        return b""  # nothing held back
 
     def usage(self) -> Usage | None:
         matches = list(_USAGE_KEY.finditer(self._tail))
