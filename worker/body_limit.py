@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import Enum
 
 DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_BUFFERED_BYTES = 24 * 1024 * 1024  # every JSON body an isolate holds at once (see BufferedBytes)
+MAX_ADMIN_BODY_BYTES = 65_536  # a key API body carries a key's settings, never a payload
 
 
 class Declared(Enum):
@@ -37,3 +39,39 @@ class ByteBudget:
         if self.seen > self.limit:
             self.exceeded = True
         return not self.exceeded
+
+
+class BufferedBytes:
+    """Bytes of request bodies this isolate holds at once (one per isolate): an isolate has 128 MB for every
+    request in flight, so past MAX_BUFFERED_BYTES a body is refused (503, retry) rather than buffered."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, size: int) -> bool:
+        if self.held + size > self.limit:
+            return False
+        self.held += size
+        return True
+
+    def give_back(self, size: int) -> None:
+        self.held = max(0, self.held - size)
+
+
+class Claim:
+    """One request's share of a BufferedBytes, given back once, whatever happened."""
+
+    def __init__(self, pool: BufferedBytes) -> None:
+        self._pool = pool
+        self.size = 0
+
+    def take(self, size: int) -> bool:
+        if not self._pool.take(size):
+            return False
+        self.size += size
+        return True
+
+    def release(self) -> None:
+        self._pool.give_back(self.size)
+        self.size = 0

@@ -14,12 +14,13 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import js
-from pyodide.ffi import JsException, to_js
+from pyodide.ffi import JsException
 from workers import Response, WorkerEntrypoint
 
 import errors
 from auth import key_matches, presented_key
-from body_limit import Declared, judge_declared_length
+from body_limit import MAX_ADMIN_BODY_BYTES, BufferedBytes, Claim, Declared, judge_declared_length
+from body_reader import read_json
 from container import LEDGER_PATH, STATE_PATH, WARM_PATH, LiteLLMContainer
 from content_types import body_type_accepted, is_json
 from durations import format_duration_ms
@@ -28,11 +29,13 @@ from js_interop import env_lookup, header, js_dict, js_response_of, present, raw
 from jsonlog import EventLog
 from key_gate import KeyGate, keys_bound, refusal_error
 from keys.admin import is_admin_path
+from keys.gate import model_allowed
+from keys.material import Mark, mark_of
 from keys.objects import KeyDirectory, VirtualKey
 from keys.ticket import TICKET_HEADER
 from lifecycle import HEALTHY_STATES, State
 from request_ids import request_id_for
-from request_policy import Accepted, Caps, judge
+from request_policy import Caps
 from responses import error_response, json_response, with_headers, without_body
 from routing import USAGE_CHUNK_PATHS, Route, classify, dialect_for, model_in_path, upstream_path
 from settings import VERSION, Settings, isolate_settings
@@ -92,44 +95,55 @@ class Default(WorkerEntrypoint):
 
     async def _forward(self, request: Any, settings: Settings, request_id: str, path: str,
                        method: str) -> Response:
+        """Who asks comes first: a key that is not live gets its 401 before anything of the body is judged or
+        read, and a forged gateway key before any Durable Object is asked (README, Security model)."""
         incoming = request.js_object
         dialect = dialect_for(path)
         key = _key_of(incoming.headers)
         is_master = key_matches(key, settings.master_key)
         keys = KeyGate(self.env, self.ctx) if keys_bound(self.env) else None
-        if not is_master and (keys is None or key is None):
+        if not is_master and (keys is None or key is None or mark_of(key, settings.key_mark_secret) is Mark.FORGED):
             return error_response(errors.invalid_api_key(), request_id, dialect)
-        declared = judge_declared_length(header(incoming.headers, "content-length"), settings.max_request_bytes)
-        if declared is Declared.TOO_LARGE:
-            return error_response(errors.request_too_large(settings.max_request_bytes), request_id, dialect)
-        if declared is Declared.INVALID:
-            return error_response(errors.invalid_content_length(), request_id, dialect)
-        has_body = present(incoming.body) and header(incoming.headers, "content-length") != "0"
-        target = upstream_path(path)
-        if not body_type_accepted(method, target, header(incoming.headers, "content-type"), has_body):
-            return error_response(errors.unsupported_media_type("application/json"), request_id, dialect)
-        body = None  # None: the client's body moves on as a stream
-        model, added_usage = model_in_path(path), False
-        if method == "POST" and has_body and is_json(header(incoming.headers, "content-type")):
-            judged = await _judged_body(incoming, declared, settings,
-                                        ask_usage=keys is not None and target in USAGE_CHUNK_PATHS)
-            if isinstance(judged, errors.GatewayError):
-                return error_response(judged, request_id, dialect)
-            body, verdict = judged
-            model, added_usage = verdict.model or model, verdict.added_usage
         namespace = _containers(self.env)
         if namespace is None:
             return error_response(errors.container_unbound(), request_id, dialect)
         admission = None
         if keys is not None and not is_master:
-            admission = await keys.admit(key, model)
+            admission = await keys.admit(key, None)  # the model is checked below, once the body is judged
             if admission.refusal is not None:
-                refused = error_response(refusal_error(admission.refusal, model), request_id, dialect)
+                refused = error_response(refusal_error(admission.refusal, None), request_id, dialect)
                 return with_headers(refused, admission.headers)
+        claim = Claim(_buffered_bytes(settings))
+        try:
+            planned = await _judged_request(incoming, path, method, settings, claim,
+                                            ask_usage=keys is not None and upstream_path(path) in USAGE_CHUNK_PATHS)
+            if isinstance(planned, errors.GatewayError):
+                return self._refuse(planned, keys, key, admission, None, request_id, dialect, False)
+            body, model, added_usage = planned
+            if admission is not None and not model_allowed(admission.models, model):
+                return self._refuse(errors.model_not_allowed(model or ""), keys, key, admission, model, request_id,
+                                    dialect, True)
+            return await self._send(request, path, method, settings, request_id, namespace, keys,
+                                    None if is_master else key, admission, body, model, added_usage)
+        finally:
+            claim.release()  # the body has been sent (or refused): its bytes are no longer held here
 
+    def _refuse(self, error: errors.GatewayError, keys: KeyGate | None, key: str | None, admission: Any,
+                model: str | None, request_id: str, dialect: Any, with_limits: bool) -> Response:
+        """A request refused after its key was admitted: the admission is freed (booked as one failed request)."""
+        if keys is not None and key is not None and admission is not None:
+            keys.book_failed(key, admission, model)
+        refused = error_response(error, request_id, dialect)
+        return with_headers(refused, admission.headers) if with_limits and admission is not None else refused
+
+    async def _send(self, request: Any, path: str, method: str, settings: Settings, request_id: str,
+                    namespace: Any, keys: KeyGate | None, key: str | None, admission: Any, body: Any,
+                    model: str | None, added_usage: bool) -> Response:
+        incoming = request.js_object
+        target = upstream_path(path)
         affinity = header(incoming.headers, "x-session-affinity")
         name = pick_instance(settings.instances, affinity)
-        ticket = None if keys is None else keys.ticket(None if is_master else key, admission, model, added_usage)
+        ticket = None if keys is None else keys.ticket(key, admission, model, added_usage)
 
         def send(to: str, warm_only: str | None = None) -> Any:
             forwarded = _outgoing(incoming, request.url, path, target, method, body)
@@ -150,11 +164,11 @@ class Default(WorkerEntrypoint):
             else:
                 response = await send(name)
         except (JsException, OSError):
-            if keys is not None and admission is not None:  # frees the key's parallel slot at once
+            if keys is not None and key is not None and admission is not None:  # frees the key's parallel slot
                 keys.book_failed(key, admission, model)
             raise
         if admission is not None:
-            response = await keys.shown(response, admission, target)
+            response = await keys.shown(response, admission, target)  # type: ignore[union-attr]
         return Response(js_response_of(response))  # a workers.Response, on either SDK
 
     async def _admin(self, request: Any, method: str, path: str, settings: Settings, request_id: str) -> Response:
@@ -162,13 +176,14 @@ class Default(WorkerEntrypoint):
         incoming = request.js_object
         key = _key_of(incoming.headers)
         is_master = key_matches(key, settings.master_key)
-        if not keys_bound(self.env) or (not is_master and key is None):
+        if not keys_bound(self.env) or (not is_master and (
+                key is None or mark_of(key, settings.key_mark_secret) is Mark.FORGED)):
             return error_response(errors.invalid_api_key(), request_id)
         body = None
-        if method == "POST" and present(incoming.body):
-            buffer = await read_bounded(incoming.body, settings.max_request_bytes)
+        if is_master and method == "POST" and present(incoming.body):  # only the master key writes: no body
+            buffer = await read_bounded(incoming.body, MAX_ADMIN_BODY_BYTES)  # is read for anyone else
             if buffer is None:
-                return error_response(errors.request_too_large(settings.max_request_bytes), request_id)
+                return error_response(errors.request_too_large(MAX_ADMIN_BODY_BYTES), request_id)
             body = buffer.to_bytes()
         query = urlsplit(request.url).query
         namespace = _containers(self.env)
@@ -233,19 +248,40 @@ async def _warm_first(send: Callable[..., Any], name: str, count: int) -> tuple[
     return name, await send(name)
 
 
-async def _judged_body(incoming: Any, declared: Declared, settings: Settings,
-                       ask_usage: bool) -> tuple[Any, Accepted] | errors.GatewayError:
-    """A JSON API body read once (bounded) and judged by the request policy: what to forward, or why not."""
-    if declared is Declared.WITHIN:  # the length is known and within the limit: read it in one go
-        buffer = await incoming.arrayBuffer()
-    else:
-        buffer = await read_bounded(incoming.body, settings.max_request_bytes)
-    if buffer is None:
+async def _judged_request(incoming: Any, path: str, method: str, settings: Settings, claim: Claim,
+                          ask_usage: bool) -> tuple[Any, str | None, bool] | errors.GatewayError:
+    """The request's framing and body judged: (the JSON body to forward or None for a stream that moves as is,
+    the model, whether usage was asked for metering), or why not."""
+    length = header(incoming.headers, "content-length")
+    declared = judge_declared_length(length, settings.max_request_bytes)
+    if declared is Declared.TOO_LARGE:
         return errors.request_too_large(settings.max_request_bytes)
-    verdict = judge(buffer.to_bytes(), Caps(settings.max_num_retries, settings.max_request_seconds), ask_usage)
-    if isinstance(verdict, errors.GatewayError):
-        return verdict
-    return (buffer if verdict.body is None else to_js(verdict.body)), verdict  # the same bytes, unless changed
+    if declared is Declared.INVALID:
+        return errors.invalid_content_length()
+    has_body = present(incoming.body) and length != "0"
+    target = upstream_path(path)
+    content_type = header(incoming.headers, "content-type")
+    if not body_type_accepted(method, target, content_type, has_body):
+        return errors.unsupported_media_type("application/json")
+    if not (method == "POST" and has_body and is_json(content_type)):
+        return None, model_in_path(path), False
+    read = await read_json(incoming, int(length) if declared is Declared.WITHIN else None,  # type: ignore[arg-type]
+                           settings.max_request_bytes, claim,
+                           Caps(settings.max_num_retries, settings.max_request_seconds), ask_usage)
+    if isinstance(read, errors.GatewayError):
+        return read
+    return read.buffer, read.verdict.model or model_in_path(path), read.verdict.added_usage
+
+
+_buffered: BufferedBytes | None = None
+
+
+def _buffered_bytes(settings: Settings) -> BufferedBytes:
+    """The isolate's one count of JSON body bytes held at once (MAX_BUFFERED_BYTES)."""
+    global _buffered
+    if _buffered is None:
+        _buffered = BufferedBytes(settings.max_buffered_bytes)
+    return _buffered
 
 
 def _containers(env: Any) -> Any | None:

@@ -141,6 +141,12 @@ def unsupported_media_type(expected: str) -> GatewayError:
     return _client_error(415, f"Send the request body as {expected}", "unsupported_media_type")
 
 
+def gateway_busy() -> GatewayError:
+    """This isolate holds MAX_BUFFERED_BYTES of request bodies already: retry (SDKs retry a 503 on their own)."""
+    return GatewayError(503, "The gateway is busy reading other request bodies; retry shortly", "server_error",
+                        "gateway_busy", retry_after_s=1)
+
+
 def upstream_error(status: int) -> GatewayError:
     kind = "invalid_request_error" if status < 500 else "server_error"
     return GatewayError(status, f"LiteLLM could not process this request (HTTP {status})", kind, "upstream_error")

@@ -1,11 +1,12 @@
 """The edge request policy for JSON API calls: what a client may ask LiteLLM to do with the operator's keys.
 
-Pure: takes the body bytes read once at the edge, returns a verdict. A deny-list, not an allow-list: the
-providers' own parameters (OpenAI's, Anthropic's, Gemini's, …) are many and grow every month, and an
-allow-list would break clients on each new one; what must never come from a client is the set of names
-LiteLLM consumes itself — credentials, endpoints, provider steering, routing, pricing, mocking and
-logging sinks — which LiteLLM publishes as a list (`litellm_params.py`). Of those, a few harmless ones are
-allowed, and the retry/timeout knobs are capped rather than refused (SDKs send `timeout` on their own).
+Pure: takes the body read once at the edge (its json_scan.Shape, or its bytes), returns a verdict. A
+deny-list, not an allow-list: the providers' own parameters (OpenAI's, Anthropic's, Gemini's, …) are many
+and grow every month, and an allow-list would break clients on each new one; what must never come from a
+client is the set of names LiteLLM consumes itself — credentials, endpoints, provider steering, routing,
+pricing, mocking and logging sinks — which LiteLLM publishes as a list (`litellm_params.py`). Of those, a
+few harmless ones are allowed, and the retry/timeout knobs are capped rather than refused (SDKs send
+`timeout` on their own).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import errors
+from json_scan import MAX_MEMBER_BYTES, JsonRefused, Shape, scan
 from litellm_params import LITELLM_OWN_PARAMS
 
 # LiteLLM names a client may send: request tracing, caching hints, logging opt-outs and OpenAI's own `metadata`.
@@ -32,6 +35,8 @@ EXTRA_DENIED_PARAMS = frozenset({
 })
 DENIED_PREFIXES = ("mock_", "aws_", "azure_", "vertex_", "litellm_", "anthropic_identity", "openai_identity")
 NESTED_CHECKED = ("metadata",)  # LiteLLM reads credentials from here too: same rules one level down
+# The members the policy decodes; every other one is only named (json_scan never builds it).
+WANTED = frozenset({"model", "stream", "stream_options", *NESTED_CHECKED, *RETRY_PARAMS, *TIMEOUT_PARAMS})
 
 
 @dataclass(frozen=True)
@@ -41,14 +46,27 @@ class Caps:
 
 
 @dataclass(frozen=True)
+class Edit:
+    """Replace body[start:end] with `text` (start == end inserts)."""
+
+    start: int
+    end: int
+    text: bytes
+
+
+@dataclass(frozen=True)
 class Accepted:
-    """A body the gateway forwards: `body` is None when the client's bytes go on unchanged."""
+    """A body the gateway forwards: the client's bytes, with `changes` (member -> new value) written in when
+    a cap or metering needs them (see `edits`); no changes: the same bytes go on."""
 
     model: str | None
     stream: bool
-    body: bytes | None = None
-    capped: tuple[str, ...] = field(default=())
+    changes: dict[str, Any] = field(default_factory=dict)
     added_usage: bool = False  # stream_options.include_usage was set for metering: strip that chunk again
+
+    @property
+    def capped(self) -> tuple[str, ...]:
+        return tuple(name for name in self.changes if name != "stream_options")
 
 
 def is_denied(name: str) -> bool:
@@ -57,19 +75,37 @@ def is_denied(name: str) -> bool:
     return name in LITELLM_OWN_PARAMS or name in EXTRA_DENIED_PARAMS or name.startswith(DENIED_PREFIXES)
 
 
+def refused_body(refusal: JsonRefused) -> errors.GatewayError:
+    """A body json_scan refused, as the client's error: a member too large to judge names its parameter."""
+    if refusal.member is not None:
+        return errors.param_invalid(refusal.member, f"at most {MAX_MEMBER_BYTES} bytes of JSON")
+    return errors.invalid_body(refusal.reason)
+
+
 def judge(raw: bytes, caps: Caps, ask_usage: bool = False) -> Accepted | errors.GatewayError:
-    """The verdict on one JSON request body: refused (400 naming the field), or accepted with caps applied.
+    """The verdict on a whole JSON request body held in Python (see judge_shape)."""
+    try:
+        return judge_shape(scan(raw, WANTED), caps, ask_usage)
+    except JsonRefused as refusal:
+        return refused_body(refusal)
+
+
+def rewritten(raw: bytes, verdict: Accepted) -> bytes | None:
+    """The bytes to forward when the verdict changes members, else None (the client's bytes go on)."""
+    if not verdict.changes:
+        return None
+    return edited(raw, edits(scan(raw, WANTED, located=True), verdict.changes))
+
+
+def judge_shape(shape: Shape, caps: Caps, ask_usage: bool = False) -> Accepted | errors.GatewayError:
+    """The verdict on one scanned JSON request body: refused (400 naming the field), or accepted with caps
+    applied as edits of the bytes.
 
     `ask_usage` (OpenAI streams that are metered): a stream that does not ask for its usage chunk gets
     `stream_options.include_usage` set, and `added_usage` tells the caller to remove that chunk again.
     """
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return errors.invalid_body("it is not valid JSON")
-    if not isinstance(data, dict):
-        return errors.invalid_body(f"got a JSON {type(data).__name__.replace('dict', 'object')}")
-    for name in data:
+    data = shape.values
+    for name in shape.names:
         if is_denied(name):
             return errors.param_not_allowed(name)
     for outer in NESTED_CHECKED:
@@ -79,29 +115,45 @@ def judge(raw: bytes, caps: Caps, ask_usage: bool = False) -> Accepted | errors.
                 if name not in ALLOWED_LITELLM_PARAMS and (is_denied(name) or name in RETRY_PARAMS
                                                            or name in TIMEOUT_PARAMS):
                     return errors.param_not_allowed(f"{outer}.{name}")
-    capped: list[str] = []
+    changes: dict[str, Any] = {}  # member -> the value written in its place
     for names, limit, kind in ((RETRY_PARAMS, caps.max_num_retries, "a non-negative integer"),
                                (TIMEOUT_PARAMS, caps.max_seconds, "a positive number of seconds")):
         for name in names:
-            if name not in data or data[name] is None:
+            value = data.get(name)
+            if value is None:
                 continue
-            value = data[name]
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
                     or value < 0:
                 return errors.param_invalid(name, kind)
             if value > limit:
-                data[name] = limit
-                capped.append(name)
+                changes[name] = limit
     model = data.get("model")
     stream = data.get("stream") is True
     options = data.get("stream_options")
     added_usage = ask_usage and stream and not (isinstance(options, dict) and options.get("include_usage") is True)
     if added_usage:
-        data["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-    return Accepted(
-        model=model if isinstance(model, str) else None,
-        stream=stream,
-        body=json.dumps(data).encode() if capped or added_usage else None,
-        capped=tuple(capped),
-        added_usage=added_usage,
-    )
+        changes["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+    return Accepted(model if isinstance(model, str) else None, stream, changes, added_usage)
+
+
+def edits(shape: Shape, changes: dict[str, Any]) -> tuple[Edit, ...]:
+    """Where `changes` go in the bytes: over a member's value, or as a new member before the closing brace
+    (the object holds `stream` already, so a comma leads). Needs a located shape."""
+    assert shape.located, "edits need the spans only the Scanner gives"
+    out = []
+    for name, value in changes.items():
+        text = json.dumps(value, separators=(",", ":")).encode()
+        if name in shape.spans:
+            out.append(Edit(*shape.spans[name], text))
+        else:
+            out.append(Edit(shape.close, shape.close, b"," + json.dumps(name).encode() + b":" + text))
+    return tuple(out)
+
+
+def edited(raw: bytes, edits: tuple[Edit, ...]) -> bytes:
+    """The body with `edits` applied (pure; the edge applies the same edits to a JS buffer)."""
+    out, at = bytearray(), 0
+    for edit in sorted(edits, key=lambda e: e.start):
+        out += raw[at:edit.start] + edit.text
+        at = edit.end
+    return bytes(out + raw[at:])

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from auth import DEFAULT_MASTER_KEY, container_key
-from body_limit import DEFAULT_MAX_REQUEST_BYTES
+from body_limit import DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_REQUEST_BYTES
 from cors import CorsPolicy
 from durations import parse_duration_ms
 
@@ -42,6 +42,8 @@ class Settings:
     master_key_is_default: bool
     container_key: str  # what LiteLLM is started with and sent (auth.container_key)
     max_request_bytes: int
+    max_buffered_bytes: int  # JSON request bodies one isolate holds at once (body_limit.BufferedBytes)
+    key_mark_secret: str | None  # signs the keys the gateway issues (keys.material); None: issued unmarked
     ready_timeout_ms: int
     sleep_after_ms: int
     max_request_seconds: int
@@ -87,6 +89,8 @@ class Settings:
             master_key_is_default=not key,
             container_key=container_key(key or DEFAULT_MASTER_KEY),
             max_request_bytes=whole_number("MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
+            max_buffered_bytes=whole_number("MAX_BUFFERED_BYTES", DEFAULT_MAX_BUFFERED_BYTES),
+            key_mark_secret=lookup("KEY_MARK_SECRET") or None,
             max_request_seconds=whole_number("MAX_REQUEST_SECONDS", DEFAULT_MAX_REQUEST_SECONDS),
             stream_idle_seconds=whole_number("STREAM_IDLE_SECONDS", DEFAULT_STREAM_IDLE_SECONDS),
             max_num_retries=whole_number("MAX_NUM_RETRIES", DEFAULT_MAX_NUM_RETRIES, minimum=0),

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from request_policy import Accepted, Caps, is_denied, judge
+from request_policy import Accepted, Caps, is_denied, judge, rewritten
 
 CAPS = Caps(max_num_retries=2, max_seconds=600)
 
@@ -57,14 +57,17 @@ def test_a_body_that_is_not_a_json_object_is_refused(raw: bytes) -> None:
 def test_untouched_bodies_are_forwarded_as_the_same_bytes() -> None:
     raw = b'{"model": "gpt-4o", "stream": true, "timeout": 30, "num_retries": 1, "metadata": {"a": 1}}'
     verdict = judge(raw, CAPS)
-    assert verdict == Accepted(model="gpt-4o", stream=True, body=None)
+    assert verdict == Accepted(model="gpt-4o", stream=True)
+    assert rewritten(raw, verdict) is None
 
 
 def test_retries_and_timeouts_are_capped() -> None:
-    verdict = judge(b'{"model": "m", "num_retries": 1000, "timeout": 99999, "stream_timeout": 5}', CAPS)
+    raw = b'{"model": "m", "num_retries": 1000, "timeout": 99999, "stream_timeout": 5}'
+    verdict = judge(raw, CAPS)
     assert isinstance(verdict, Accepted) and verdict.capped == ("num_retries", "timeout")
-    assert verdict.body is not None
-    assert json.loads(verdict.body) == {"model": "m", "num_retries": 2, "timeout": 600, "stream_timeout": 5}
+    body = rewritten(raw, verdict)
+    assert body is not None
+    assert json.loads(body) == {"model": "m", "num_retries": 2, "timeout": 600, "stream_timeout": 5}
 
 
 @pytest.mark.parametrize("body", [
@@ -76,10 +79,16 @@ def test_malformed_caps_are_refused(body: dict) -> None:
 
 
 def test_metered_streams_ask_for_usage_once() -> None:
-    verdict = judge(b'{"model": "m", "stream": true, "stream_options": {"x": 1}}', CAPS, ask_usage=True)
-    assert isinstance(verdict, Accepted) and verdict.added_usage and verdict.body is not None
-    assert json.loads(verdict.body)["stream_options"] == {"x": 1, "include_usage": True}
+    raw = b'{"model": "m", "stream": true, "stream_options": {"x": 1}}'
+    verdict = judge(raw, CAPS, ask_usage=True)
+    assert isinstance(verdict, Accepted) and verdict.added_usage
+    assert json.loads(rewritten(raw, verdict) or b"")["stream_options"] == {"x": 1, "include_usage": True}
+    bare = b'{"model": "m", "stream": true}'
+    added = judge(bare, CAPS, ask_usage=True)
+    assert isinstance(added, Accepted) and added.added_usage
+    assert json.loads(rewritten(bare, added) or b"") == {"model": "m", "stream": True,
+                                                         "stream_options": {"include_usage": True}}
     asked = judge(b'{"model": "m", "stream": true, "stream_options": {"include_usage": true}}', CAPS, ask_usage=True)
-    assert isinstance(asked, Accepted) and not asked.added_usage and asked.body is None
+    assert isinstance(asked, Accepted) and not asked.added_usage and not asked.changes
     plain = judge(b'{"model": "m", "stream": false}', CAPS, ask_usage=True)
-    assert isinstance(plain, Accepted) and not plain.added_usage and plain.body is None
+    assert isinstance(plain, Accepted) and not plain.added_usage and not plain.changes

@@ -8,12 +8,12 @@ LiteLLM-shaped (`{"error": {"message", "type", "param", "code"}}`), `param` nami
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+import json_scan
 from keys.fields import Invalid, parse_custom_key, parse_settings, require_object, text_list
 from keys.material import generate_key, key_name, token_for_identifier, token_of
 from keys.ops import DIRECTORY, MASTER, Rpc
@@ -79,7 +79,7 @@ async def handle(method: str, path: str, query: str, body: bytes | None, caller:
 
 def _json(body: bytes | None) -> dict[str, Any]:
     try:
-        return require_object(json.loads(body or b"null"))
+        return require_object(json_scan.loads(body or b"null"))
     except ValueError:
         raise Invalid("body", "send a JSON object") from None
 

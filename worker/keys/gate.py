@@ -24,7 +24,8 @@ class Admission:
 
 
 async def admit(rpc: Rpc, token: str, model: str | None) -> Admission:
-    """`token` is material.token_of(presented key); `model` is the body's `model` (None if none)."""
+    """`token` is material.token_of(presented key); `model` None leaves the model to the edge, which checks
+    it against `Admission.models` once the body is judged (model_allowed)."""
     answer = await rpc.call(token, "admit", {"model": model})
     refusal = answer["refusal"]
     return Admission(None if refusal is None else Refusal(**refusal), dict(answer["headers"]),
@@ -46,6 +47,11 @@ async def finish(rpc: Rpc, token: str, lease: str | None, model: str | None, usa
                                "usage": {"prompt_tokens": counted.prompt_tokens,
                                          "completion_tokens": counted.completion_tokens, "failed": failed}}
     await rpc.call(token, "finish", payload)
+
+
+def model_allowed(models: list[str], model: str | None) -> bool:
+    """Whether a key with `models` (empty: every model) may use `model` (None: the request names none)."""
+    return model is None or not models or ALL_MODELS in models or model in models
 
 
 def visible_models(listing: Any, models: list[str]) -> Any:

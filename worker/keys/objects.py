@@ -2,8 +2,10 @@
 
 - `VirtualKey`: one object per key, named by the key's token (sha256 hex). Holds the record, the
   trailing-minute window, leases and the ledger; every /v1/* request with that key asks it twice (admit
-  from the edge, finish from the container's object). The object named ops.MASTER holds only the
-  master-key usage booked before each container instance kept its own (keys.ledger).
+  from the edge, finish from the container's object). An object that never held a key answers every
+  question read-only (`_NO_KEY`): it creates no schema and writes nothing, so guessed keys leave no
+  storage. The object named ops.MASTER holds only the master-key usage booked before each container
+  instance kept its own (keys.ledger).
 - `KeyDirectory`: the one object named ops.DIRECTORY. The index for /key/list, alias lookup and
   uniqueness, the list of keys a spend report asks, and the container instances holding master-key usage.
   Reached by admin calls, and by each container instance once per wake-up.
@@ -14,29 +16,43 @@ never forwards a client's request to them).
 
 from __future__ import annotations
 
-import json
 import time
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlsplit
 
 from workers import DurableObject, Response
 
+import json_scan
 from keys.directory import DirectoryStore
+from keys.limits import invalid_key
 from keys.ops import directory_op, key_op
+from keys.sql import has_schema
 from keys.store import KeyStore
 from keys.workerd_sql import WorkerdSql
 from responses import json_response
 
 OP_PATH = "/__keys/"
+CREATING_OPS = frozenset({"create", "import"})  # the only ops that may give a key object its storage
+# What an object that never held a key answers, read-only: a stranger's guess leaves nothing behind.
+_NO_KEY: dict[str, dict[str, Any]] = {
+    "admit": {"refusal": asdict(invalid_key()), "headers": {}, "lease": None, "models": []},
+    "record": {"record": None}, "change": {"record": None}, "delete": {"record": None},
+    "export": {"state": None}, "ledger": {"rows": []}, "finish": {}, "wipe": {},
+}
 
 
-async def _answer(request: Any, run: Any) -> Response:
+def _op(request: Any) -> str | None:
     path = urlsplit(str(request.url)).path
-    if not path.startswith(OP_PATH):
+    return path[len(OP_PATH):] if path.startswith(OP_PATH) else None
+
+
+async def _answer(request: Any, op: str | None, run: Any) -> Response:
+    if op is None:
         return json_response({"error": "not an internal path"}, status=404)
-    payload = json.loads(str(await request.js_object.text()) or "{}")
+    payload = json_scan.loads(str(await request.js_object.text()) or "{}")
     try:
-        return json_response(run(path[len(OP_PATH):], payload, int(time.time() * 1000)))
+        return json_response(run(op, payload, int(time.time() * 1000)))
     except KeyError as exc:  # an op or a payload field the caller did not send
         return json_response({"error": f"bad internal call: {exc}"}, status=400)
 
@@ -47,10 +63,14 @@ class VirtualKey(DurableObject):
         self._store: KeyStore | None = None
 
     async def fetch(self, request: Any) -> Response:
+        op = _op(request)
         if self._store is None:  # migrations run once per instance, synchronously, before any op
-            self._store = KeyStore(WorkerdSql(self.ctx.storage))
+            db = WorkerdSql(self.ctx.storage)
+            if op in _NO_KEY and not has_schema(db):
+                return json_response(_NO_KEY[op])  # never created: no schema, no write, for any guess
+            self._store = KeyStore(db)
         store = self._store
-        return await _answer(request, lambda op, payload, now_ms: key_op(store, op, payload, now_ms))
+        return await _answer(request, op, lambda op, payload, now_ms: key_op(store, op, payload, now_ms))
 
 
 class KeyDirectory(DurableObject):
@@ -62,4 +82,5 @@ class KeyDirectory(DurableObject):
         if self._store is None:
             self._store = DirectoryStore(WorkerdSql(self.ctx.storage))
         store = self._store
-        return await _answer(request, lambda op, payload, now_ms: directory_op(store, op, payload, now_ms))
+        return await _answer(request, _op(request), lambda op, payload, now_ms: directory_op(store, op, payload,
+                                                                                                now_ms))

@@ -25,6 +25,11 @@ def one(db: SqlExec, query: str, *bindings: Any) -> Row | None:
     return rows[0] if rows else None
 
 
+def has_schema(db: SqlExec) -> bool:
+    """Whether `migrate` ever ran here: read-only, so asking it of an empty object leaves it empty."""
+    return one(db, "SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'") is not None
+
+
 def migrate(db: SqlExec, migrations: Sequence[Sequence[str]]) -> int:
     """Applies the migrations not yet applied, each with its version bump in one transaction.
 

@@ -3,7 +3,16 @@ import re
 
 import pytest
 
-from keys.material import generate_key, key_name, token_for_identifier, token_of, tokens_equal
+from keys.material import (
+    MARKED_KEY_LENGTH,
+    MARKED_PREFIX,
+    Mark,
+    generate_key,
+    key_name,
+    mark_of,
+    token_for_identifier,
+    token_of,
+)
 from keys.periods import iso_ms, next_reset_ms, parse_period_ms, utc_day
 
 
@@ -33,7 +42,7 @@ def test_identifier_is_a_raw_key_or_a_token(identifier: str, expected: str | Non
 def test_key_name_shows_only_the_last_four() -> None:
     assert key_name("sk-0123456789abcdefWXYZ") == "sk-...WXYZ"
     assert key_name("sk-short") == "sk-..."
-    assert tokens_equal("a" * 64, "a" * 64) and not tokens_equal("a" * 64, "b" * 64)
+
 
 
 @pytest.mark.parametrize(("text", "ms"), [
@@ -57,3 +66,15 @@ def test_periods_repeat_from_their_anchor() -> None:
     assert iso_ms(1_767_225_600_000) == "2026-01-01T00:00:00.000Z"
     assert iso_ms(None) is None
     assert utc_day(1_767_225_600_000 - 1) == "2025-12-31"
+
+
+def test_marked_keys_are_recognised_without_storage() -> None:
+    key = generate_key("secret-one")
+    assert key.startswith(MARKED_PREFIX) and len(key) == MARKED_KEY_LENGTH
+    assert mark_of(key, "secret-one") is Mark.VALID
+    assert mark_of(key, "secret-two") is Mark.FORGED  # a rotated secret voids marked keys
+    assert mark_of(key, None) is Mark.FORGED
+    assert mark_of(key[:-1] + ("A" if key[-1] != "A" else "B"), "secret-one") is Mark.FORGED
+    assert mark_of(key + "x", "secret-one") is Mark.FORGED
+    assert mark_of("sk-anything-else-at-all", "secret-one") is Mark.NONE
+    assert generate_key(None).startswith("sk-") and mark_of(generate_key(None), "secret-one") is Mark.NONE
