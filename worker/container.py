@@ -11,7 +11,6 @@ over the limit while streaming 413.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -21,6 +20,7 @@ from pyodide.ffi import JsException
 from workers import DurableObject, Response
 
 import errors
+import json_scan
 from container_adapter import CONTAINER_ORIGIN, CONTAINER_PORT, DurableStateStore, JsContainer
 from durations import now_ms
 from errors import Dialect
@@ -153,7 +153,7 @@ class LiteLLMContainer(DurableObject):
             send = self._supervisor.container.getTcpPort(CONTAINER_PORT).fetch
         try:
             answer = await send(url, js_dict({"headers": {"authorization": f"Bearer {key}"}}))
-            info = json.loads(str(await answer.text())) if answer.status == 200 else {}
+            info = json_scan.loads(str(await answer.text())) if answer.status == 200 else {}
         except (JsException, ValueError):
             info = {}
         prices = prices_from_model_info(info)

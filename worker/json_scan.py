@@ -70,9 +70,11 @@ class Shape:
 class Scanner:
     """Feed a body's chunks, then `close()`; raises JsonRefused as soon as the bytes say no."""
 
-    def __init__(self, wanted: frozenset[str] = frozenset(), object_only: bool = True) -> None:
+    def __init__(self, wanted: frozenset[str] = frozenset(), object_only: bool = True,
+                 first_only: bool = False) -> None:
         self._wanted = wanted
         self._object_only = object_only  # a request body must be an object; other JSON may be any value
+        self._first_only = first_only  # stop after the first value, whatever follows (raw_decode's way)
         self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
         self._shape = Shape()
         self._stack: list[int] = []
@@ -124,6 +126,8 @@ class Scanner:
                 break
             byte = buf[pos]
             if self._expect == _DONE:
+                if self._first_only:
+                    break
                 raise JsonRefused("something follows the JSON object")
             if byte == 0x22:  # "
                 self._open_string(buf, pos)
@@ -373,6 +377,19 @@ def loads(raw: bytes | str) -> Any:
     try:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError):
+        raise JsonRefused("it is not valid JSON") from None
+
+
+def first_value(text: str) -> Any:
+    """`json.JSONDecoder().raw_decode(text)[0]` — the value `text` starts with — refused with JsonRefused
+    when its nesting could hurt (metering reads a usage object out of the tail of LiteLLM's answers)."""
+    data = text.encode()
+    if data.count(b"[") + data.count(b"{") > MAX_DEPTH:
+        scanner = Scanner(object_only=False, first_only=True)
+        scanner.feed(data)  # raises once the first value nests too deep, stops reading once it is over
+    try:
+        return json.JSONDecoder().raw_decode(text)[0]
+    except ValueError:
         raise JsonRefused("it is not valid JSON") from None
 
 

@@ -16,6 +16,7 @@ from pyodide.ffi import create_proxy, to_js
 from workers import Response
 
 import errors
+import json_scan
 from durations import now_ms
 from js_interop import js_response_of
 from keys import admin, gate
@@ -77,7 +78,7 @@ class KeyGate:
         if not listed and not admission.headers:  # a key without limits: nothing to add
             return response
         if listed:
-            listing = gate.visible_models(json.loads(str(await original.text())), admission.models)
+            listing = gate.visible_models(json_scan.loads(str(await original.text())), admission.models)
             answer = rewrapped(original, to_js(json.dumps(listing).encode()))
             answer.headers.delete("content-length")
         else:

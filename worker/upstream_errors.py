@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import re
 
+import json_scan
+
 MAX_ERROR_BODY_BYTES = 64 * 1024  # an error body larger than this is not LiteLLM's JSON: answered generically
 
 _REPR = re.compile(r"<[^<>]{0,200}? at 0x[0-9a-fA-F]+>")
@@ -48,7 +50,7 @@ def _message(payload: object) -> str:
 def rewrite(status: int, raw: bytes) -> tuple[int, bytes] | None:
     """The status and body to send for one LiteLLM error answer; None when it is not JSON we understand."""
     try:
-        payload = json.loads(raw)
+        payload = json_scan.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(payload, dict):

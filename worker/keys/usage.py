@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import json_scan
+
 JSON_TAIL_BYTES = 65_536
 MAX_EVENT_BYTES = 1_048_576  # a larger event is passed on unread (and the stream no longer filtered)
 _USAGE_KEY = re.compile(rb'(?<!\\)"usage"\s*:\s*\{')
@@ -73,7 +75,7 @@ class JsonUsage:
         for match in reversed(matches):
             text = self._tail[match.end() - 1:].decode("utf-8", "replace")
             try:
-                value, _ = json.JSONDecoder().raw_decode(text)
+                value = json_scan.first_value(text)
             except ValueError:
                 continue
             found = usage_from_object(value)
@@ -131,7 +133,7 @@ class SseUsage:
         if payload is None or b'"usage"' not in payload:
             return event
         try:
-            message = json.loads(payload)
+            message = json_scan.loads(payload)
         except ValueError:
             return event
         if not isinstance(message, dict):
