@@ -26,3 +26,12 @@ def assert_clean_headers(response: httpx.Response | RawResponse) -> None:
     for name in response.headers:
         assert not name.lower().startswith(INTERNAL_PREFIXES), f"{name} leaked: {response.headers[name]}"
     assert response.headers.get("x-request-id"), dict(response.headers)
+
+
+def anthropic_error(response: httpx.Response | RawResponse) -> dict:
+    """Asserts Anthropic's error shape (`/v1/messages*`) and returns the inner object."""
+    body = response.json()
+    assert body.get("type") == "error" and isinstance(body.get("error"), dict), body
+    error = body["error"]
+    assert isinstance(error.get("type"), str) and isinstance(error.get("message"), str) and error["message"], body
+    return error
