@@ -32,10 +32,10 @@ _WS = re.compile(rb"[ \t\r\n]*")
 # At most MAX_SCALAR_DIGITS digits per part: a longer number fails to match whole and is refused as invalid.
 _SCALAR_TEXT = rb"(?:-?(?:0|[1-9][0-9]{0,99})(?:\.[0-9]{1,100})?(?:[eE][+-]?[0-9]{1,100})?|true|false|null)"
 _SCALAR = re.compile(_SCALAR_TEXT)
-_SCALAR_RUN = re.compile(_SCALAR_TEXT + rb"(?:[ \t\r\n]*,[ \t\r\n]*" + _SCALAR_TEXT + rb")*")
+_SCALAR_RUN = re.compile(_SCALAR_TEXT + rb"(?:[ \t\r\n]*,[ \t\r\n]*" + _SCALAR_TEXT + rb")*+")
 _SCALAR_START = re.compile(rb"[-0-9tfn]")
 _SCALAR_GOES_ON = re.compile(rb"[0-9a-zA-Z.+-]*")  # bytes that could still belong to the last scalar
-_STRING_BODY = re.compile(rb'(?:[^"\\\x00-\x1f]+|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*')
+_STRING_BODY = re.compile(rb'(?:[^"\\\x00-\x1f]+|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*+')
 _BOM = codecs.BOM_UTF8
 _LONG_DIGITS = re.compile(rb"[0-9]{%d}" % (MAX_SCALAR_DIGITS + 1))
 _KINDS = {ord("["): "array", ord('"'): "string", ord("t"): "boolean", ord("f"): "boolean", ord("n"): "null"}
@@ -71,12 +71,16 @@ class Scanner:
     """Feed a body's chunks, then `close()`; raises JsonRefused as soon as the bytes say no."""
 
     def __init__(self, wanted: frozenset[str] = frozenset(), object_only: bool = True,
-                 first_only: bool = False) -> None:
+                 first_only: bool = False, shape_only: bool = False) -> None:
         self._wanted = wanted
+        # Grammar and depth only (loads' check): no names kept, no item bound, so the verdict on a value is
+        # the same as json.loads' whatever its brackets.
+        self._shape_only = shape_only
         self._object_only = object_only  # a request body must be an object; other JSON may be any value
         self._first_only = first_only  # stop after the first value, whatever follows (raw_decode's way)
         self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
         self._shape = Shape()
+        self._seen: set[str] = set()  # the top-level names so far
         self._stack: list[int] = []
         self._expect = _START
         self._items = 0
@@ -127,6 +131,7 @@ class Scanner:
             byte = buf[pos]
             if self._expect == _DONE:
                 if self._first_only:
+                    pos = end  # the rest is not ours to read
                     break
                 raise JsonRefused("something follows the JSON object")
             if byte == 0x22:  # "
@@ -195,13 +200,13 @@ class Scanner:
 
     def _count(self) -> None:
         self._items += 1
-        if self._items > MAX_ITEMS:
+        if self._items > MAX_ITEMS and not self._shape_only:
             raise JsonRefused(f"it holds more than {MAX_ITEMS} objects, arrays and strings")
 
     def _open_string(self, buf: bytes, pos: int) -> None:
         self._count()
         if self._expect in (_NAME, _NAME_OR_CLOSE):
-            self._name = bytearray() if len(self._stack) == 1 else None
+            self._name = bytearray() if len(self._stack) == 1 and not self._shape_only else None
             self._expect = _COLON  # once the name is read
             self._naming = True
         else:
@@ -214,7 +219,7 @@ class Scanner:
         stop = _STRING_BODY.match(buf, pos).end()
         if self._naming and self._name is not None:
             self._name += buf[pos:stop]
-            if len(self._name) > MAX_NAME_BYTES:
+            if len(self._name) > 6 * MAX_NAME_BYTES:  # \uXXXX: at most 6 bytes a character
                 raise JsonRefused(f"a member name is over {MAX_NAME_BYTES} bytes")
         if stop == len(buf):
             return stop
@@ -234,8 +239,11 @@ class Scanner:
             return
         name = _decoded(b'"' + bytes(self._name) + b'"')
         self._name = None
-        if name in self._shape.names:
+        if name in self._seen:
             raise JsonRefused(f"the member '{name[:100]}' appears twice")
+        if len(name.encode()) > MAX_NAME_BYTES:
+            raise JsonRefused(f"a member name is over {MAX_NAME_BYTES} bytes")
+        self._seen.add(name)
         self._shape.names.append(name)
         self._member = name
 
@@ -295,6 +303,8 @@ def _decoded(raw: bytes) -> Any:
         raise JsonRefused("it is not valid JSON") from None
     if not _encodable(value):
         raise JsonRefused("a string holds an unpaired surrogate")
+    if not _int64(value):
+        raise JsonRefused("an integer is beyond 64 bits")
     return value
 
 
@@ -310,6 +320,20 @@ def _encodable(value: Any) -> bool:
         return all(_encodable(k) and _encodable(v) for k, v in value.items())
     if isinstance(value, list):
         return all(_encodable(item) for item in value)
+    return True
+
+
+_ORJSON_INTS = range(-(2**63), 2**64)  # LiteLLM's orjson reads any other integer as a float
+
+
+def _int64(value: Any) -> bool:
+    """True when orjson reads every integer in `value` as the same integer (depth is bounded by MAX_DEPTH)."""
+    if isinstance(value, int):
+        return value in _ORJSON_INTS
+    if isinstance(value, dict):
+        return all(_int64(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_int64(item) for item in value)
     return True
 
 
@@ -350,16 +374,22 @@ def _parsed(raw: bytes, wanted: frozenset[str]) -> Shape:
     if not isinstance(data, dict):
         raise JsonRefused(_not_json_reason(text.lstrip(" \t\r\n").encode()[0]))
     names: list[str] = []
+    seen: set[str] = set()
     for name, _ in last_pairs[0]:
-        if name in names:
+        if name in seen:
             raise JsonRefused(f"the member '{name[:100]}' appears twice")
         if not _encodable(name):
             raise JsonRefused("a string holds an unpaired surrogate")
+        if len(name.encode()) > MAX_NAME_BYTES:
+            raise JsonRefused(f"a member name is over {MAX_NAME_BYTES} bytes")
+        seen.add(name)
         names.append(name)
     values = {name: data[name] for name in wanted if name in data}
     for value in values.values():
         if not _encodable(value):
             raise JsonRefused("a string holds an unpaired surrogate")
+        if not _int64(value):
+            raise JsonRefused("an integer is beyond 64 bits")
     return Shape(names, values, size=len(raw), located=False)
 
 
@@ -368,14 +398,18 @@ def _no_constant(name: str) -> Any:
 
 
 def loads(raw: bytes | str) -> Any:
-    """`json.loads` for JSON the gateway did not write (admin bodies, LiteLLM's answers): refused with
-    JsonRefused when its nesting could hurt. Cheap for the usual case: with fewer brackets than MAX_DEPTH
-    in all, the depth cannot be over it."""
-    data = raw.encode() if isinstance(raw, str) else raw
-    if data.count(b"[") + data.count(b"{") > MAX_DEPTH:
+    """`json.loads` for JSON the gateway did not write (admin bodies, LiteLLM's answers), as strict JSON (no
+    NaN/Infinity, no number over MAX_SCALAR_DIGITS digits a part), refused with JsonRefused when its nesting
+    could hurt. Cheap for the usual case: with fewer brackets than MAX_DEPTH in all, the depth cannot be over
+    it, and json.loads alone decides."""
+    try:
+        data = raw.encode() if isinstance(raw, str) else raw
+    except UnicodeEncodeError:
+        raise JsonRefused("it is not valid Unicode") from None
+    if data.count(b"[") + data.count(b"{") > MAX_DEPTH or _LONG_DIGITS.search(data) is not None:
         _check_depth(data)
     try:
-        return json.loads(data)
+        return json.loads(data, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         raise JsonRefused("it is not valid JSON") from None
 
@@ -383,9 +417,12 @@ def loads(raw: bytes | str) -> Any:
 def first_value(text: str) -> Any:
     """`json.JSONDecoder().raw_decode(text)[0]` — the value `text` starts with — refused with JsonRefused
     when its nesting could hurt (metering reads a usage object out of the tail of LiteLLM's answers)."""
-    data = text.encode()
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:
+        raise JsonRefused("it is not valid Unicode") from None
     if data.count(b"[") + data.count(b"{") > MAX_DEPTH:
-        scanner = Scanner(object_only=False, first_only=True)
+        scanner = Scanner(object_only=False, first_only=True, shape_only=True)
         scanner.feed(data)  # raises once the first value nests too deep, stops reading once it is over
     try:
         return json.JSONDecoder().raw_decode(text)[0]
@@ -395,6 +432,6 @@ def first_value(text: str) -> Any:
 
 def _check_depth(data: bytes) -> None:
     """Grammar and depth of any JSON value (not only objects), without decoding it."""
-    scanner = Scanner(object_only=False)
+    scanner = Scanner(object_only=False, shape_only=True)
     scanner.feed(data)
     scanner.close()
