@@ -18,8 +18,9 @@ else
   : "${LITELLM_CONFIG:=$here/../litellm_config.yaml}"
 fi
 
-# Never fetch the model price map from the internet at boot; never serve docs or the admin UI;
-# log JSON lines (LiteLLM masks keys in its own logs).
+# Never fetch the model price map from the internet at boot: the one bundled with the pinned LiteLLM prices
+# requests (a model it lacks is priced in litellm_config.yaml's model_info; tests/project/test_model_prices.py).
+# Never serve docs or the admin UI; log JSON lines (LiteLLM masks keys in its own logs).
 export LITELLM_LOCAL_MODEL_COST_MAP="${LITELLM_LOCAL_MODEL_COST_MAP:-True}"
 export NO_DOCS="${NO_DOCS:-True}"
 export NO_REDOC="${NO_REDOC:-True}"

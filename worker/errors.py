@@ -72,24 +72,32 @@ def _client_error(status: int, message: str, code: str) -> GatewayError:
     return GatewayError(status, message, "invalid_request_error", code)
 
 
+def _access_error(status: int, message: str, code: str, param: str | None = None) -> GatewayError:
+    """A 401 or 403. Its OpenAI `type` is the Anthropic one (`authentication_error`, `permission_error`), never
+    `invalid_request_error`: litellm's SDK (and DSPy through it) raises BadRequestError for an error whose text
+    holds that word before it looks at the status, and its Responses API and `hosted_vllm/` provider put the
+    whole body in that text. The OpenAI and Anthropic SDKs go by the status alone."""
+    return GatewayError(status, message, anthropic_type(status), code, param=param)
+
+
 def invalid_api_key() -> GatewayError:
-    return _client_error(
+    return _access_error(
         401, "Missing or invalid API key. Send 'Authorization: Bearer <key>', 'x-api-key: <key>' or 'api-key: <key>'.",
         "invalid_api_key")
 
 
 def key_blocked() -> GatewayError:
-    return _client_error(401, "This API key is blocked.", "key_blocked")
+    return _access_error(401, "This API key is blocked.", "key_blocked")
 
 
 def key_expired() -> GatewayError:
-    return _client_error(401, "This API key has expired.", "key_expired")
+    return _access_error(401, "This API key has expired.", "key_expired")
 
 
 def model_not_allowed(model: str) -> GatewayError:
     """Names the model asked for, never the ones the key may use."""
-    return GatewayError(403, f"This API key is not allowed to use the model '{model[:200]}'.",
-                        "invalid_request_error", "model_not_allowed", param="model")
+    return _access_error(403, f"This API key is not allowed to use the model '{model[:200]}'.",
+                         "model_not_allowed", param="model")
 
 
 def rate_limit_exceeded(message: str, kind: str, retry_after_s: int | None) -> GatewayError:
@@ -112,7 +120,7 @@ def method_not_allowed(method: str) -> GatewayError:
 
 
 def origin_not_allowed() -> GatewayError:
-    return _client_error(403, "Origin not allowed", "origin_not_allowed")
+    return _access_error(403, "Origin not allowed", "origin_not_allowed")
 
 
 def invalid_content_length() -> GatewayError:
@@ -184,3 +192,22 @@ def stream_interrupted(why: str) -> GatewayError:
 
 def gateway_error() -> GatewayError:
     return GatewayError(500, "The gateway failed to handle this request", "server_error", "gateway_error")
+
+
+def model_conflict(places: int) -> GatewayError:
+    """A key with a model list, whose request names different models in different places (body, query string,
+    path, form fields): LiteLLM would serve one of them, so the edge checks none (model_choice)."""
+    return GatewayError(400, f"The request names {places} different models (in its body, query string, path or "
+                        "form fields); name one model, once", "invalid_request_error", "model_conflict",
+                        param="model")
+
+
+def model_required(reason: str) -> GatewayError:
+    """A key with a model list, whose request names no model the edge can check (model_choice)."""
+    return GatewayError(400, f"This API key may use only some models, so the request must {reason[:200]}",
+                        "invalid_request_error", "model_required", param="model")
+
+
+def stored_response_not_found() -> GatewayError:
+    """A virtual key addressing a stored response (by id, or `previous_response_id`): it could be another key's."""
+    return _client_error(404, "No stored response with this id for this API key", "not_found")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -25,6 +25,7 @@ MAX_PAGE_SIZE = 100  # LiteLLM's bound for /key/list `size`
 MASTER_ALIAS = "master"  # how master-key traffic is named in spend reports
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PATH_REGENERATE = re.compile(r"^/key/([^/]+)/regenerate$")
+_TAKEN = "a key with this value exists (or existed)"
 ROUTES = {"/key/generate": "POST", "/key/info": "GET", "/key/update": "POST", "/key/delete": "POST",
           "/key/list": "GET", "/key/block": "POST", "/key/unblock": "POST", "/key/regenerate": "POST",
           "/spend/report": "GET"}
@@ -103,13 +104,15 @@ async def _live(rpc: Rpc, token: str) -> KeyRecord:
     return record
 
 
-async def _put(rpc: Rpc, record: KeyRecord, replaces: str | None = None, new: bool = False) -> None:
+async def _put(rpc: Rpc, record: KeyRecord, replaces: str | None = None, new: bool = False,
+               field: str = "key") -> None:
+    """The directory's row for `record`; `field` names the request field that chose a `new` key."""
     result = (await rpc.call(DIRECTORY, "put", {"summary": record.summary(), "replaces": replaces,
                                                   "new": new}))["result"]
     if result == "alias_taken":
         raise Invalid("key_alias", "already used by another key")
     if result == "exists":
-        raise Invalid("key", "a key with this value exists (or existed)")
+        raise Invalid(field, _TAKEN)
 
 
 async def _generate(body: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
@@ -117,10 +120,12 @@ async def _generate(body: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
     key = generate_key() if body.get("key") is None else parse_custom_key(body["key"])
     blank = KeyRecord(token_of(key), key_name(key), created_ms=now_ms, updated_ms=now_ms, budget_anchor_ms=now_ms)
     record = blank.with_settings(settings, now_ms)
+    answer = Answer(200, generate_response(record, key, now_ms))  # rendered before anything is stored
     await _put(rpc, record, new=True)
     if not (await rpc.call(record.token, "create", {"record": asdict(record)}))["created"]:
-        raise Invalid("key", "a key with this value exists (or existed)")
-    return Answer(200, generate_response(record, key, now_ms))
+        await rpc.call(DIRECTORY, "forget", {"token": record.token})  # the row just added, for a key not made
+        raise Invalid("key", _TAKEN)
+    return answer
 
 
 async def _update(body: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
@@ -210,18 +215,29 @@ async def _list(params: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
 
 
 async def _regenerate(body: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
+    """The old key's object hands its state out once (`take`), so of concurrent regenerations exactly one
+    makes a key; the others find the old key gone (404). A step that fails after the take puts it back."""
     old = _token(body.get("key"))
     settings = parse_settings({name: value for name, value in body.items() if name != "key"})
-    key = generate_key() if body.get("new_key") is None else parse_custom_key(body["new_key"])
-    state = (await rpc.call(old, "export", {}))["state"]
+    custom = body.get("new_key") is not None
+    key = parse_custom_key(body["new_key"], "new_key") if custom else generate_key()
+    token = token_of(key)
+    if custom and await _record(rpc, token) is not None:  # the old key itself included
+        raise Invalid("new_key", _TAKEN)
+    state = (await rpc.call(old, "take", {}))["state"]
     if state is None:
         raise _Refused(404, "not_found", "Key not found", "key")
-    moved = {**state["record"], "token": token_of(key), "key_name": key_name(key)}
-    record = KeyRecord(**moved).with_settings(settings, now_ms)
-    await _put(rpc, record, replaces=old, new=True)
-    if not (await rpc.call(record.token, "import", {"state": {**state, "record": asdict(record)}}))["imported"]:
-        raise Invalid("new_key", "a key with this value exists (or existed)")
-    await rpc.call(old, "wipe", {})
+    taken = KeyRecord(**state["record"])
+    record = replace(taken, token=token, key_name=key_name(key)).with_settings(settings, now_ms)
+    try:
+        await _put(rpc, record, replaces=old, new=True, field="new_key")
+    except Invalid:
+        await rpc.call(old, "import", {"state": state})
+        raise
+    if not (await rpc.call(token, "import", {"state": {**state, "record": asdict(record)}}))["imported"]:
+        await _put(rpc, taken, replaces=token)
+        await rpc.call(old, "import", {"state": state})
+        raise Invalid("new_key", _TAKEN)
     return Answer(200, generate_response(record, key, now_ms))
 
 

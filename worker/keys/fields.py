@@ -1,8 +1,9 @@
 """Validation of LiteLLM-shaped admin bodies: every bad input names its field.
 
 Fields follow LiteLLM's GenerateKeyRequest/UpdateKeyRequest. Unknown fields are ignored (LiteLLM
-clients send many defaults), except LiteLLM limit fields this gateway cannot enforce: setting one is
-refused, so an operator is never told a limit holds when it does not.
+clients send many defaults), except the LiteLLM fields that restrict a key and that this gateway does
+not enforce (UNENFORCED): a value other than a default is refused, so an operator is never told a
+restriction holds when it does not.
 """
 
 from __future__ import annotations
@@ -12,16 +13,32 @@ import math
 from typing import Any
 
 from keys.material import KEY_PREFIX, MAX_KEY_LENGTH, MIN_CUSTOM_KEY_LENGTH
-from keys.periods import parse_period_ms
+from keys.periods import MAX_PERIOD_MS, parse_period_ms
 
 MAX_TEXT = 256  # aliases, ids and model names
 MAX_MODELS = 256
 MAX_METADATA_BYTES = 16_384
 MAX_LIMIT = 10**12  # JS numbers stay exact far beyond any sane limit
-UNSUPPORTED_LIMITS = ("model_max_budget", "model_rpm_limit", "model_tpm_limit", "tpd_limit", "budget_limits",
-                      "budget_id", "temp_budget_increase")
+# LiteLLM 1.108.7's key fields that limit, route, guard or scope a key (or, `grace_period`, keep a regenerated
+# one alive), none enforced here. LiteLLM moves many into `metadata` and reads them there: refused there too.
+# tests/project/test_litellm_key_fields.py finds a field LiteLLM adds.
+UNENFORCED = (
+    "model_max_budget", "model_rpm_limit", "model_tpm_limit", "model_itpm_limit", "model_otpm_limit", "tpd_limit",
+    "budget_limits", "budget_id", "budget_fallbacks", "temp_budget_increase", "temp_budget_expiry", "soft_budget",
+    "mcp_rpm_limit", "tag_rpm_limit", "rpm_limit_type", "tpm_limit_type", "default_estimated_output_tokens",
+    "default_estimated_output_tokens_per_model", "throttle_on_budget_exceeded", "end_user_budget_id",
+    "allowed_routes", "allowed_passthrough_routes", "denied_passthrough_routes", "allowed_cache_controls",
+    "allowed_vector_store_indexes", "enforced_params", "enforced_batch_output_expires_after",
+    "enforced_file_expires_after", "require_trace_id", "guardrails", "policies", "prompts", "permissions",
+    "object_permission", "aliases", "config", "router_settings", "tags", "access_group_ids", "organization_id",
+    "project_id", "agent_id", "key_type", "auto_rotate", "rotation_interval", "grace_period",
+)
+# What LiteLLM's clients send for a field they leave alone (its CLI sends `aliases: {}`, `config: {}`);
+# `key_type` has a default of its own.
+_DEFAULTS: tuple[Any, ...] = (None, 0, "", [], {})
+_OWN_DEFAULTS = {"key_type": "default"}
 SETTINGS = ("key_alias", "models", "rpm_limit", "tpm_limit", "max_parallel_requests", "max_budget",
-            "budget_duration", "duration", "metadata", "user_id", "team_id", "blocked")
+            "budget_duration", "duration", "metadata", "user_id", "team_id", "blocked", "spend")
 
 
 class Invalid(Exception):
@@ -40,23 +57,31 @@ def require_object(body: Any) -> dict[str, Any]:
 
 
 def parse_settings(body: dict[str, Any]) -> dict[str, Any]:
-    """The settings present in `body`, validated; JSON null clears a nullable setting."""
-    for name in UNSUPPORTED_LIMITS:
-        if body.get(name) not in (None, {}, []):
-            raise Invalid(name, "not supported by this gateway")
+    """The settings present in `body`, validated; JSON null clears a nullable setting (`spend`: null is
+    no change, as LiteLLM's update reads it)."""
+    _refuse_unenforced(body, "")
     parsed: dict[str, Any] = {}
     for name in SETTINGS:
-        if name in body:
+        if name in body and not (name == "spend" and body[name] is None):
             parsed[name] = _PARSERS[name](name, body[name])
+    if isinstance(body.get("metadata"), dict):
+        _refuse_unenforced(body["metadata"], "metadata.")
     return parsed
 
 
-def parse_custom_key(value: Any) -> str:
+def _refuse_unenforced(fields: dict[str, Any], prefix: str) -> None:
+    for name in UNENFORCED:
+        value = fields.get(name)
+        if value not in _DEFAULTS and value != _OWN_DEFAULTS.get(name):  # false == 0: a default too
+            raise Invalid(prefix + name, f"{prefix + name} is not enforced by this gateway: leave it unset")
+
+
+def parse_custom_key(value: Any, field: str = "key") -> str:
     """A caller-chosen key (LiteLLM's `key` on generate, `new_key` on regenerate)."""
     if (not isinstance(value, str) or not value.startswith(KEY_PREFIX)
             or not MIN_CUSTOM_KEY_LENGTH <= len(value) <= MAX_KEY_LENGTH
             or not value.isascii() or not value.isprintable() or " " in value):
-        raise Invalid("key", f"must start with '{KEY_PREFIX}' and be {MIN_CUSTOM_KEY_LENGTH} to "
+        raise Invalid(field, f"must start with '{KEY_PREFIX}' and be {MIN_CUSTOM_KEY_LENGTH} to "
                              f"{MAX_KEY_LENGTH} printable characters without spaces")
     return value
 
@@ -104,9 +129,11 @@ def _period(name: str, value: Any) -> str | None:
     if not isinstance(value, str):
         raise Invalid(name, "must be a duration such as 30s, 30m, 30h, 30d or 2w")
     try:
-        parse_period_ms(value)
+        period_ms = parse_period_ms(value)
     except ValueError as exc:
         raise Invalid(name, str(exc)) from None
+    if period_ms > MAX_PERIOD_MS:
+        raise Invalid(name, f"at most {MAX_PERIOD_MS // 86_400_000}d")
     return value.strip()
 
 
@@ -132,5 +159,5 @@ _PARSERS = {
     "key_alias": _optional_text, "user_id": _optional_text, "team_id": _optional_text,
     "models": _models, "rpm_limit": _limit, "tpm_limit": _limit, "max_parallel_requests": _limit,
     "max_budget": _budget, "budget_duration": _period, "duration": _period, "metadata": _metadata,
-    "blocked": _flag,
+    "blocked": _flag, "spend": _budget,
 }

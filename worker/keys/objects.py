@@ -38,7 +38,7 @@ CREATING_OPS = frozenset({"create", "import"})  # the only ops that may give a k
 _NO_KEY: dict[str, dict[str, Any]] = {
     "admit": {"refusal": asdict(invalid_key()), "headers": {}, "lease": None, "models": []},
     "record": {"record": None}, "change": {"record": None}, "delete": {"record": None},
-    "export": {"state": None}, "ledger": {"rows": []}, "finish": {}, "wipe": {},
+    "take": {"state": None}, "ledger": {"rows": []}, "finish": {},
 }
 
 

@@ -51,13 +51,10 @@ def key_op(store: KeyStore, op: str, payload: dict[str, Any], now_ms: int) -> di
         return _record(store.change(payload["settings"], now_ms))
     if op == "delete":
         return _record(store.delete(now_ms))
-    if op == "export":
-        return {"state": store.export_state(now_ms)}
+    if op == "take":
+        return {"state": store.take_state(now_ms)}
     if op == "import":
         return {"imported": store.import_state(payload["state"])}
-    if op == "wipe":
-        store.wipe()
-        return {}
     if op == "ledger":
         return {"rows": store.ledger(payload["start_day"], payload["end_day"])}
     raise KeyError(op)

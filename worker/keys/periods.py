@@ -8,8 +8,13 @@ LiteLLM snaps resets to calendar boundaries instead; `mo` (calendar months) is n
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+# The longest `duration` or `budget_duration` accepted: far past any key's life, and small enough that every
+# time derived from it stays a date Python can show and a number JavaScript holds exactly.
+MAX_PERIOD_MS = 36_500 * 86_400_000  # 100 years
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LAST_SHOWN_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant a datetime holds
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _ALIASES = {"hourly": "1h", "daily": "24h", "weekly": "7d", "monthly": "30d"}  # LiteLLM's words
 _DURATION = re.compile(r"^(\d{1,6})([smhdw])$")
@@ -31,10 +36,14 @@ def next_reset_ms(anchor_ms: int, period_ms: int, now_ms: int) -> int:
 
 
 def iso_ms(ms: int | None) -> str | None:
-    """ISO 8601 UTC with millisecond precision, as the admin API answers times."""
+    """ISO 8601 UTC with millisecond precision, as the admin API answers times.
+
+    Keys stored before periods were bounded can hold times past year 9999: they show as its last instant,
+    so every answer naming such a key still renders and /key/update can repair it."""
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    shown = _EPOCH + timedelta(milliseconds=min(ms, _LAST_SHOWN_MS))
+    return shown.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def utc_day(ms: int) -> str:

@@ -96,30 +96,37 @@ class KeyStore:
 
     # -- regenerate: the state moves to the object of the new token ---------------------------------
 
-    def export_state(self, now_ms: int) -> dict[str, Any] | None:
-        record = self.current(now_ms)
-        if record is None:
-            return None
-        return {"record": asdict(record), "ledger": self._db.exec("SELECT * FROM ledger")}
+    def take_state(self, now_ms: int) -> dict[str, Any] | None:
+        """The live record and the ledger, handed out once: the object is emptied in the same transaction,
+        so of concurrent regenerations of one key exactly one gets them (the others get None)."""
+        def run() -> dict[str, Any] | None:
+            record = self._current(now_ms)
+            if record is None:
+                return None
+            state = {"record": asdict(record), "ledger": self._db.exec("SELECT * FROM ledger")}
+            for table in ("record", "window_events", "leases", "ledger"):
+                self._db.exec(f"DELETE FROM {table}")
+            return state
+        return self._db.transaction(run)
 
     def import_state(self, state: dict[str, Any]) -> bool:
+        """Into the new key's object, or back into the old one when the regeneration cannot complete: there a
+        request still in flight at the take may have booked a row since, so rows add up."""
         def run() -> bool:
             if self.load() is not None:
                 return False
             self.save(KeyRecord(**state["record"]))
             for row in state["ledger"]:
                 self._db.exec("INSERT INTO ledger (day, model, requests, failed_requests, prompt_tokens,"
-                              " completion_tokens, cost) VALUES (?, ?, ?, ?, ?, ?, ?)", row["day"], row["model"],
-                              row["requests"], row["failed_requests"], row["prompt_tokens"],
-                              row["completion_tokens"], row["cost"])
+                              " completion_tokens, cost) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, model)"
+                              " DO UPDATE SET requests = requests + excluded.requests,"
+                              " failed_requests = failed_requests + excluded.failed_requests,"
+                              " prompt_tokens = prompt_tokens + excluded.prompt_tokens,"
+                              " completion_tokens = completion_tokens + excluded.completion_tokens,"
+                              " cost = cost + excluded.cost", row["day"], row["model"], row["requests"],
+                              row["failed_requests"], row["prompt_tokens"], row["completion_tokens"], row["cost"])
             return True
         return self._db.transaction(run)
-
-    def wipe(self) -> None:
-        def run() -> None:
-            for table in ("record", "window_events", "leases", "ledger"):
-                self._db.exec(f"DELETE FROM {table}")
-        self._db.transaction(run)
 
     # -- per request -----------------------------------------------------------------------------
 

@@ -78,7 +78,7 @@ def test_bad_input_names_the_field(rpc: FakeRpc, body: Any, field: str) -> None:
 def test_invalid_json_and_unknown_fields(rpc: FakeRpc) -> None:
     answer = asyncio.run(handle("POST", "/key/generate", "", b"{nope", MASTER, rpc, rpc.clock.ms))
     assert (answer.status, answer.body["error"]["param"]) == (400, "body")
-    assert call(rpc, "POST", "/key/generate", {"tags": ["x"], "soft_budget": 3, "model_max_budget": {}}).status == 200
+    assert call(rpc, "POST", "/key/generate", {"send_invite_email": True, "model_max_budget": {}}).status == 200
 
 
 def test_aliases_are_unique_among_live_keys(rpc: FakeRpc) -> None:
