@@ -51,13 +51,16 @@ def refusal_error(refusal: Refusal, model: str | None) -> errors.GatewayError:
 
 
 class KeyGate:
-    def __init__(self, env: Any, ctx: Any, instance_ledgers: InstanceLedgers | None = None) -> None:
+    def __init__(self, env: Any, ctx: Any, instance_ledgers: InstanceLedgers | None = None,
+                 mark_secret: str | None = None) -> None:
         self._rpc = JsRpc(env, instance_ledgers)
         self._ctx = ctx
+        self._mark_secret = mark_secret
 
     async def admin(self, method: str, path: str, query: str, body: bytes | None, key: str | None,
                     is_master: bool) -> Response:
-        caller = admin.Caller(is_master=is_master, token=None if is_master or not key else token_of(key))
+        caller = admin.Caller(is_master=is_master, token=None if is_master or not key else token_of(key),
+                              mark_secret=self._mark_secret)
         answer = await admin.handle(method, path, query, body, caller, self._rpc, now_ms())
         return json_response(answer.body, answer.status)
 

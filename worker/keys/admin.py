@@ -41,12 +41,18 @@ class Answer:
 class Caller:
     is_master: bool
     token: str | None = None  # token_of(the presented key) when it is not the master key
+    mark_secret: str | None = None  # KEY_MARK_SECRET: generated keys carry its mark (keys.material)
 
 
 class _Refused(Exception):
     def __init__(self, status: int, code: str, message: str, param: str | None = None) -> None:
         super().__init__(message)
         self.answer = Answer(status, {"error": {"message": message, "type": code, "param": param, "code": code}})
+
+
+def loggable_path(path: str) -> str:
+    """The path as a log line may show it: `/key/{key}/regenerate` carries a raw key, never logged."""
+    return "/key/{key}/regenerate" if _PATH_REGENERATE.match(path) else path
 
 
 def is_admin_path(path: str) -> bool:
@@ -71,7 +77,10 @@ async def handle(method: str, path: str, query: str, body: bytes | None, caller:
         args = _json(body) if expected == "POST" else params
         if path_key:
             args = {**args, "key": path_key.group(1)}
-        return await _HANDLERS["/key/regenerate" if path_key else path](args, rpc, now_ms)
+        route = "/key/regenerate" if path_key else path
+        if route in _ISSUING:
+            return await _ISSUING[route](args, rpc, now_ms, caller.mark_secret)
+        return await _HANDLERS[route](args, rpc, now_ms)
     except Invalid as exc:
         return _Refused(400, "invalid_request_error", exc.message, exc.field).answer
     except _Refused as exc:
@@ -115,9 +124,9 @@ async def _put(rpc: Rpc, record: KeyRecord, replaces: str | None = None, new: bo
         raise Invalid(field, _TAKEN)
 
 
-async def _generate(body: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
+async def _generate(body: dict[str, Any], rpc: Rpc, now_ms: int, mark_secret: str | None) -> Answer:
     settings = parse_settings(body)
-    key = generate_key() if body.get("key") is None else parse_custom_key(body["key"])
+    key = generate_key(mark_secret) if body.get("key") is None else parse_custom_key(body["key"])
     blank = KeyRecord(token_of(key), key_name(key), created_ms=now_ms, updated_ms=now_ms, budget_anchor_ms=now_ms)
     record = blank.with_settings(settings, now_ms)
     answer = Answer(200, generate_response(record, key, now_ms))  # rendered before anything is stored
@@ -214,13 +223,13 @@ async def _list(params: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
     return Answer(200, listing)
 
 
-async def _regenerate(body: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
+async def _regenerate(body: dict[str, Any], rpc: Rpc, now_ms: int, mark_secret: str | None) -> Answer:
     """The old key's object hands its state out once (`take`), so of concurrent regenerations exactly one
     makes a key; the others find the old key gone (404). A step that fails after the take puts it back."""
     old = _token(body.get("key"))
     settings = parse_settings({name: value for name, value in body.items() if name != "key"})
     custom = body.get("new_key") is not None
-    key = parse_custom_key(body["new_key"], "new_key") if custom else generate_key()
+    key = parse_custom_key(body["new_key"], "new_key") if custom else generate_key(mark_secret)
     token = token_of(key)
     if custom and await _record(rpc, token) is not None:  # the old key itself included
         raise Invalid("new_key", _TAKEN)
@@ -271,6 +280,7 @@ def _whole(params: dict[str, Any], name: str, default: int, low: int, high: int)
     return int(raw)
 
 
-_HANDLERS = {"/key/generate": _generate, "/key/update": _update, "/key/delete": _delete, "/key/info": _info,
-             "/key/list": _list, "/key/block": _block, "/key/unblock": _unblock, "/key/regenerate": _regenerate,
+_HANDLERS = {"/key/update": _update, "/key/delete": _delete, "/key/info": _info,
+             "/key/list": _list, "/key/block": _block, "/key/unblock": _unblock,
              "/spend/report": _report}
+_ISSUING = {"/key/generate": _generate, "/key/regenerate": _regenerate}  # they make a key: need the secret

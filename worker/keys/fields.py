@@ -12,7 +12,7 @@ import json
 import math
 from typing import Any
 
-from keys.material import KEY_PREFIX, MAX_KEY_LENGTH, MIN_CUSTOM_KEY_LENGTH
+from keys.material import KEY_PREFIX, MARKED_PREFIX, MAX_KEY_LENGTH, MIN_CUSTOM_KEY_LENGTH
 from keys.periods import MAX_PERIOD_MS, parse_period_ms
 
 MAX_TEXT = 256  # aliases, ids and model names
@@ -83,6 +83,8 @@ def parse_custom_key(value: Any, field: str = "key") -> str:
             or not value.isascii() or not value.isprintable() or " " in value):
         raise Invalid(field, f"must start with '{KEY_PREFIX}' and be {MIN_CUSTOM_KEY_LENGTH} to "
                              f"{MAX_KEY_LENGTH} printable characters without spaces")
+    if value.startswith(MARKED_PREFIX):  # the edge would take it for a forged key of its own and refuse it
+        raise Invalid(field, f"must not start with '{MARKED_PREFIX}', the prefix of keys the gateway marks")
     return value
 
 
