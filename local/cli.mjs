@@ -15,6 +15,8 @@
 // PORT is read from the environment too (default 8787). Prints "Ready on http://HOST:PORT" once serving.
 // --print-container-base-env prints, as one JSON object, the env every local container gets besides
 // what its Durable Object passes to start() (the bench gives LiteLLM direct the very same), then exits.
+// --control serves, to loopback clients only, /__local/...: containers, Durable Object instances and their
+// storage, memory as an isolate would hold it (memory.mjs) and what workerd would log as uncaught.
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,10 +24,12 @@ import { parseArgs } from "node:util";
 import { buildEnv, loadProject } from "./config.mjs";
 import { LocalContainer, killContainer, listContainers, stopAllContainers } from "./containers.mjs";
 import { chainHandlers, createControl } from "./control.mjs";
-import { DurableObjectNamespace, listInstances } from "./durable_objects.mjs";
+import { DurableObjectNamespace, listInstances, storageSummary } from "./durable_objects.mjs";
 import { startHttpServer } from "./http_server.mjs";
+import { createMemoryMeter } from "./memory.mjs";
 import { loadWorker } from "./pyodide_host.mjs";
 import { createScheduledTrigger } from "./scheduled.mjs";
+import { installUncaughtHandlers, uncaughtSummary } from "./uncaught.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 // The one start command, shared with the image (container/Dockerfile CMD).
@@ -96,6 +100,8 @@ async function main() {
     dotVarsText: existsSync(dotVarsPath) ? readFileSync(dotVarsPath, "utf8") : null,
   });
 
+  // As in workerd, an unhandled rejection or uncaught exception is logged ("Uncaught ...") and serving goes on.
+  installUncaughtHandlers(log);
   if (options.resetState) rmSync(options.doStateDir, { recursive: true, force: true });
   const sqliteClasses = new Set(project.sqliteClasses);
   const env = { ...vars };
@@ -106,6 +112,8 @@ async function main() {
   };
   // Set below: namespaces are created before the module they call into is loaded.
   let worker = null;
+  let memory; // with --control: measured once the worker is loaded
+  const sample = () => memory?.sample();
   /** @type {Map<string, any>} one constructor per bound class, checked at start */
   const factories = new Map();
   const containerClasses = new Set(project.containers.map((c) => c.className));
@@ -116,6 +124,7 @@ async function main() {
       log,
       stateDir: options.doStateDir,
       sqlite: sqliteClasses.has(className),
+      sample,
       createInstance: (state, doEnv) => factories.get(className)(state, doEnv),
       containerFactory: (hex, instanceName) => {
         if (!options.containers || !containerClasses.has(className)) return undefined;
@@ -135,8 +144,10 @@ async function main() {
   // Every class bound in wrangler.jsonc must be exported by the main module: fail now, not at first use.
   for (const { className } of project.durableObjects) factories.set(className, worker.durableObjectFactory(className));
   const ctx = () => ({ waitUntil, passThroughOnException() {}, props: {} });
+  if (options.control) memory = createMemoryMeter({ wasmBytes: () => worker.wasmMemoryBytes() });
   const control = chainHandlers([
-    options.control && createControl({ listContainers, killContainer, listInstances }),
+    options.control &&
+      createControl({ listContainers, killContainer, listInstances, memory, storageSummary, uncaughtSummary }),
     options.testScheduled &&
       createScheduledTrigger({ crons: project.crons, log, fire: (controller) => worker.scheduled(controller, env, ctx()) }),
   ]);
@@ -145,6 +156,7 @@ async function main() {
     port: options.port,
     log,
     control,
+    memory,
     handler: (request) => worker.fetch(request, env, ctx()),
   });
 

@@ -3,6 +3,7 @@
 // bodies, which workerd's fetch does not: the container must see exactly what the Durable Object sent.
 import http from 'node:http';
 import { nodeToWebStream, pipeWebToNode } from './streams.mjs';
+import { reportUncaught } from './uncaught.mjs';
 
 /** Headers that describe one connection, not the message: never relayed. */
 export const HOP_BY_HOP = new Set([
@@ -35,11 +36,13 @@ function declaredLength(headers) {
  * upload: workerd ends it as if complete (a chunked upload gets its final chunk, truncated) and the
  * upstream answers; only the fetch's AbortSignal cuts the connection without the final chunk. A
  * declared Content-Length that was not reached cannot end cleanly, so that connection is closed.
+ * workerd also logs the body's error as `Uncaught (in promise)`, aborted fetch or not (probed).
  * @param {ReadableStream} stream @param {http.ClientRequest} req @param {number | null} declared
  */
 async function upload(stream, req, declared) {
   try {
-    const written = await pipeWebToNode(stream, req, { end: false, stopOnSourceError: true });
+    const onSourceError = (err) => reportUncaught(err, 'Uncaught (in promise)');
+    const written = await pipeWebToNode(stream, req, { end: false, onSourceError });
     if (declared !== null && written < declared) req.destroy(new Error('request body shorter than its Content-Length'));
     else req.end();
   } catch {

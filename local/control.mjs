@@ -1,4 +1,5 @@
-// The local-only control API (/__local/...): lets tests and humans see and crash containers.
+// The local-only control API (/__local/...): lets tests and humans see and crash containers, and see what
+// workerd would make visible only in a deployment: memory, storage left behind, uncaught errors.
 // http_server.mjs only consults it for loopback clients.
 
 /** @param {number} status @param {any} body */
@@ -15,20 +16,31 @@ function error(status, message, code) {
 
 /**
  * @param {{ listContainers: () => any[], killContainer: (id: string, signal?: string) => boolean,
- *   listInstances: () => any[] }} deps
+ *   listInstances: () => any[],
+ *   memory?: { report(): object, baseline(): Promise<object> },
+ *   storageSummary?: () => object, uncaughtSummary?: () => object }} deps
+ *   memory (memory.mjs), storageSummary (durable_objects.mjs), uncaughtSummary (uncaught.mjs): each
+ *   endpoint is served when its source is given.
  * @returns {{ handle(req: Request): Promise<Response | null> }}
  */
-export function createControl({ listContainers, killContainer, listInstances }) {
+export function createControl({ listContainers, killContainer, listInstances, memory, storageSummary, uncaughtSummary }) {
+  /** path -> method -> what it answers */
+  const routes = new Map([
+    ['/__local/containers', { GET: listContainers }],
+    ['/__local/instances', { GET: listInstances }],
+    ['/__local/memory', memory && { GET: () => memory.report() }],
+    ['/__local/memory/baseline', memory && { POST: () => memory.baseline() }],
+    ['/__local/storage', storageSummary && { GET: storageSummary }],
+    ['/__local/uncaught', uncaughtSummary && { GET: uncaughtSummary }],
+  ].filter(([, methods]) => methods));
   return {
     async handle(req) {
       const { pathname } = new URL(req.url);
       if (pathname !== '/__local' && !pathname.startsWith('/__local/')) return null;
       const method = req.method;
-      if (pathname === '/__local/containers') {
-        return method === 'GET' ? json(200, listContainers()) : error(405, 'method not allowed', 'method_not_allowed');
-      }
-      if (pathname === '/__local/instances') {
-        return method === 'GET' ? json(200, listInstances()) : error(405, 'method not allowed', 'method_not_allowed');
+      const route = routes.get(pathname);
+      if (route) {
+        return Object.hasOwn(route, method) ? json(200, await route[method]()) : error(405, 'method not allowed', 'method_not_allowed');
       }
       const m = /^\/__local\/containers\/([^/]+)\/kill$/.exec(pathname);
       if (m) {

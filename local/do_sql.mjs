@@ -99,6 +99,11 @@ function firstKeyword(statement) {
   return m ? m[1].toUpperCase() : '';
 }
 
+/** @param {import('better-sqlite3').Database} db @returns {number} page count x page size */
+export function databaseBytes(db) {
+  return db.pragma('page_count', { simple: true }) * db.pragma('page_size', { simple: true });
+}
+
 export class SqlStorageCursor {
   /** @param {{ columnNames: string[], rows: any[][], rowsRead: number, rowsWritten: number }} result */
   constructor({ columnNames, rows, rowsRead, rowsWritten }) {
@@ -244,6 +249,6 @@ export class SqlStorage {
 
   /** Bytes on disk (page count x page size), as workerd reports it. */
   get databaseSize() {
-    return this._db.pragma('page_count', { simple: true }) * this._db.pragma('page_size', { simple: true });
+    return databaseBytes(this._db);
   }
 }

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import Database from 'better-sqlite3';
-import { SqlStorage } from './do_sql.mjs';
+import { SqlStorage, databaseBytes } from './do_sql.mjs';
 
 /** setTimeout's ceiling; longer alarms are re-armed in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -34,6 +34,24 @@ export function openDatabase(file) {
   return db;
 }
 
+/** A database kept in a state folder by an earlier run, opened only to be looked at. */
+export function openExisting(file) {
+  return new Database(file, { readonly: true, fileMustExist: true });
+}
+
+/**
+ * What a database holds besides the runtime's own bookkeeping: 0 when nothing (no table, view, index or
+ * trigger of its own and no key in `_cf_KV`), else its size in bytes, as `sql.databaseSize` reports it.
+ * @param {import('better-sqlite3').Database} db
+ */
+export function heldBytes(db) {
+  const held = db.prepare(
+    `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\')
+         OR EXISTS (SELECT 1 FROM _cf_KV)`,
+  ).pluck().get();
+  return held ? databaseBytes(db) : 0;
+}
+
 export class DurableObjectStorage {
   /**
    * @param {{ onAlarm?: (info: {retryCount: number, isRetry: boolean}) => Promise<void>, log?: (msg: string) => void }} [opts]
@@ -50,6 +68,11 @@ export class DurableObjectStorage {
     this._alarmRunning = false;
     this._onAlarm = onAlarm;
     this._log = log;
+  }
+
+  /** @returns {number} 0 when the object stores nothing, else its database's size in bytes */
+  heldBytes() {
+    return heldBytes(this._db);
   }
 
   /** The object's SQL database; only classes listed in a migration's `new_sqlite_classes` have one. */

@@ -1,10 +1,15 @@
 // Durable Objects as workerd shapes them, in memory: namespace binding -> id -> stub -> the one live
 // instance per id. Class names matter: the Python SDK recognises bindings by `constructor.name`.
 import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { DurableObjectStorage, openDatabase } from './do_storage.mjs';
+import { DurableObjectStorage, heldBytes, openDatabase, openExisting } from './do_storage.mjs';
+import { clientBodyOf } from './streams.mjs';
+import { reportUncaught } from './uncaught.mjs';
 
 export { DurableObjectStorage };
+
+const UNREAD_AFTER_RESPONSE = "Can't read from request stream after response has been sent.";
 
 /** @type {Set<DurableObjectNamespace>} every namespace made in this process, for listInstances(). */
 const namespaces = new Set();
@@ -68,8 +73,59 @@ export class DurableObject {
   async fetch(input, init) {
     // A new Request takes over the body stream of `input` without copying it.
     const request = new Request(input, { ...(init ?? {}), duplex: 'half' });
-    return this._ns._deliverFetch(this.id, request);
+    const delivered = request.body === null ? request : new Request(request, { body: watchedBody(request.body), duplex: 'half' });
+    return this._ns._deliverFetch(this.id, delivered);
   }
+}
+
+/**
+ * The body a Durable Object is handed, watched as workerd's stub pumps it: when it came from a client's
+ * request and the object has not read it to its end by the time the response to that request has been sent,
+ * workerd's pump fails with an uncaught TypeError in the caller (probed with workerd 2026-04-26: a body
+ * ignored, cancelled or partly read, even 100 bytes already sent in full; a body of bytes the caller built:
+ * nothing). Its first chunk is read at once, as that pump does, to learn where the body came from; every
+ * other read is the object's own, so the end counts only when the object itself reads it.
+ * @param {ReadableStream} body
+ */
+function watchedBody(body) {
+  const reader = body.getReader();
+  let over = false; // the object read it to its end, or it failed: nothing is left for a late read
+  let cancelled = false; // by the object: a read pending then ends as if the body were over, but it is not
+  /** @type {Promise<ReadableStreamReadResult<any>> | null} */
+  let first = reader.read();
+  first.then((step) => {
+    clientBodyOf(step.value)?.afterResponse(() => {
+      if (!over) reportUncaught(new TypeError(UNREAD_AFTER_RESPONSE));
+    });
+  }, () => {}); // a failure reaches the object with its first read
+  return new ReadableStream({
+    async pull(controller) {
+      let step;
+      try {
+        step = await (first ?? reader.read());
+      } catch (err) {
+        over = true;
+        throw err; // the object sees the body fail
+      } finally {
+        first = null;
+      }
+      if (cancelled) return;
+      if (step.done) {
+        over = true;
+        controller.close();
+        return;
+      }
+      controller.enqueue(step.value);
+    },
+    cancel(reason) {
+      cancelled = true;
+      // Cancelled before the object read anything: the first read is let finish (workerd's pump reads on too)
+      // to tell where the body came from; nothing after it is read.
+      if (first === null) return reader.cancel(reason);
+      first.then(() => reader.cancel(reason)).catch(() => {}); // a body that failed meanwhile: nothing to stop
+      return undefined;
+    },
+  }, { highWaterMark: 0 }); // no read ahead: each read is the object's
 }
 
 export class DurableObjectNamespace {
@@ -79,13 +135,16 @@ export class DurableObjectNamespace {
    *   env: any,
    *   containerFactory?: (idString: string) => any,
    *   stateDir?: string | null, sqlite?: boolean,
-   *   log?: (msg: string) => void }} opts
+   *   log?: (msg: string) => void, sample?: () => void }} opts
    *   stateDir: each object's database is `<stateDir>/<className>/<id>.sqlite` (kept across restarts);
    *   null keeps it in memory. sqlite: the class is SQLite-backed (has `ctx.storage.sql`).
    *   createInstance returns (or resolves to) `{ fetch(request): Promise<Response>, alarm?(info): Promise<void> }`.
+   *   sample: called as each fetch reaches an object and once it has answered (the memory meter).
    */
-  constructor({ className, createInstance, env, containerFactory, stateDir = null, sqlite = true, log = (m) => console.error(m) }) {
+  constructor({ className, createInstance, env, containerFactory, stateDir = null, sqlite = true,
+    log = (m) => console.error(m), sample = () => {} }) {
     this._className = className;
+    this._sample = sample;
     this._stateDir = stateDir;
     this._sqlite = sqlite;
     this._createInstance = createInstance;
@@ -156,9 +215,11 @@ export class DurableObjectNamespace {
   }
 
   async _deliverFetch(id, request) {
+    this._sample();
     const slot = this._slot(id);
     const instance = await this._instance(slot);
     const response = await instance.fetch(request);
+    this._sample();
     if (!response || typeof response !== 'object' || !('status' in response) || !('headers' in response)) {
       throw new TypeError(`${this._className}.fetch() did not return a Response`);
     }
@@ -176,6 +237,34 @@ export class DurableObjectNamespace {
     await instance.alarm(info);
   }
 
+  /**
+   * The objects of this class whose storage holds anything (a table of their own or a key), and its bytes:
+   * those in use here, and with a state folder those kept on disk too.
+   * @returns {{objects: number, bytes: number}}
+   */
+  _storage() {
+    const sizes = [...this._slots.values()].map((slot) => slot.state.storage.heldBytes());
+    if (this._stateDir !== null) {
+      const folder = path.join(this._stateDir, this._className);
+      let files = [];
+      try {
+        files = readdirSync(folder).filter((f) => f.endsWith('.sqlite') && !this._slots.has(f.slice(0, -'.sqlite'.length)));
+      } catch (err) {
+        if (err.code !== 'ENOENT') throw err; // no object of this class ever stored anything here
+      }
+      for (const file of files) {
+        const db = openExisting(path.join(folder, file));
+        try {
+          sizes.push(heldBytes(db));
+        } finally {
+          db.close();
+        }
+      }
+    }
+    const held = sizes.filter((bytes) => bytes > 0);
+    return { objects: held.length, bytes: held.reduce((a, b) => a + b, 0) };
+  }
+
   /** @returns {{className: string, id: string, name: string | undefined, constructed: boolean}[]} */
   _describe() {
     return [...this._slots.entries()].map(([hex, slot]) => ({
@@ -190,4 +279,9 @@ export class DurableObjectNamespace {
 /** @returns {{className: string, id: string, name: string | undefined, constructed: boolean}[]} */
 export function listInstances() {
   return [...namespaces].flatMap((ns) => ns._describe());
+}
+
+/** @returns {Record<string, {objects: number, bytes: number}>} per Durable Object class, what its objects store */
+export function storageSummary() {
+  return Object.fromEntries([...namespaces].map((ns) => [ns._className, ns._storage()]));
 }

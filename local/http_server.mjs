@@ -1,7 +1,7 @@
 // The front door: node:http <-> WHATWG Request/Response, streaming both ways with no buffering, so
 // SSE chunks reach the client as the worker produces them.
 import http from 'node:http';
-import { nodeToWebStream, pipeWebToNode } from './streams.mjs';
+import { ClientBody, nodeToWebStream, pipeWebToNode } from './streams.mjs';
 import { HOP_BY_HOP } from './container_fetch.mjs';
 
 const INTERNAL_ERROR_BODY = JSON.stringify({
@@ -61,7 +61,7 @@ function peerAddress(req) {
  * path the worker judges is the path any Request it derives will carry. Returns null when the target
  * or the Host cannot make such a URL.
  */
-function toWebRequest(req, { host, port, signal }) {
+function toWebRequest(req, { host, port, signal, clientBody }) {
   const rawPath = req.url ?? '/';
   // Absolute-form or `*` targets are proxy/OPTIONS forms a gateway has no use for.
   if (!rawPath.startsWith('/')) return null;
@@ -85,7 +85,7 @@ function toWebRequest(req, { host, port, signal }) {
   const request = new Request(`http://${authority}${rawPath}`, {
     method,
     headers,
-    body: hasBody ? nodeToWebStream(req, { isComplete: () => req.complete, label: 'request body', drainOnCancel: true }) : null,
+    body: hasBody ? nodeToWebStream(req, { isComplete: () => req.complete, label: 'request body', drainOnCancel: true, clientBody }) : null,
     duplex: 'half',
     signal,
   });
@@ -146,16 +146,20 @@ async function writeWebResponse(res, response, method) {
  * @param {{ host?: string, port?: number,
  *   handler: (request: Request, info: {signal: AbortSignal, remoteAddress: string | undefined}) => Promise<Response>,
  *   log?: (obj: object) => void,
- *   control?: { handle(req: Request): Promise<Response | null> } }} opts
+ *   control?: { handle(req: Request): Promise<Response | null> },
+ *   memory?: { requestStarted(): void, requestEnded(): void } }} opts
+ *   memory: told as each request begins and once it is over (memory.mjs)
  * @returns {Promise<{ server: http.Server, port: number, close(): Promise<void> }>}
  */
-export async function startHttpServer({ host = '127.0.0.1', port = 0, handler, log = () => {}, control }) {
+export async function startHttpServer({ host = '127.0.0.1', port = 0, handler, log = () => {}, control, memory }) {
   let boundPort = port;
   // No silent header dropping (maxHeadersCount 0); refusal() applies the limits. maxHeaderSize only
   // bounds what the parser buffers, above the limit we answer 431 for.
   const server = http.createServer({ maxHeaderSize: 2 * MAX_HEADER_BYTES }, async (req, res) => {
+    memory?.requestStarted();
     const started = performance.now();
     const ac = new AbortController();
+    const clientBody = new ClientBody();
     const rawPath = req.url ?? '/';
     const q = rawPath.indexOf('?');
     const logPath = q >= 0 ? rawPath.slice(0, q) : rawPath; // the query may carry secrets: not logged
@@ -163,6 +167,8 @@ export async function startHttpServer({ host = '127.0.0.1', port = 0, handler, l
     res.once('close', () => {
       const aborted = !res.writableFinished;
       if (aborted) ac.abort(new DOMException('client disconnected', 'AbortError'));
+      else clientBody.responseSent();
+      memory?.requestEnded();
       const line = {
         method: req.method,
         path: logPath,
@@ -184,7 +190,7 @@ export async function startHttpServer({ host = '127.0.0.1', port = 0, handler, l
     }
     let request;
     try {
-      request = toWebRequest(req, { host, port: boundPort, signal: ac.signal });
+      request = toWebRequest(req, { host, port: boundPort, signal: ac.signal, clientBody });
     } catch {
       request = null;
     }

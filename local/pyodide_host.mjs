@@ -47,6 +47,10 @@ export function findWorkersSdk(root) {
  */
 export async function loadWorker({ root, main, env, waitUntil, log }) {
   const pyodide = await loadPyodideWithSnapshot(path.join(root, ".local-cache"), log);
+  // Pyodide's loader keeps the snapshot's bytes (20 MiB) and the Wasm binary (8 MiB) referenced for good:
+  // dropped, so that they neither weigh on the runtime nor count as memory an isolate holds (memory.mjs).
+  pyodide._api.config._loadSnapshot = undefined;
+  pyodide._module.instantiateWasm = undefined;
   const workerDir = path.dirname(path.resolve(root, main));
   pyodide.FS.mkdirTree(WORKER_MOUNT);
   pyodide.mountNodeFS(WORKER_MOUNT, workerDir);
@@ -122,6 +126,11 @@ class WorkerModule {
     this.pyodide = pyodide;
     this.host = host;
     this.mainModule = mainModule;
+  }
+
+  /** The size of Pyodide's linear memory (Python's whole heap): it grows and never shrinks. */
+  wasmMemoryBytes() {
+    return this.pyodide._module.HEAP8.buffer.byteLength;
   }
 
   /** Calls `Default.fetch` on a fresh instance; resolves to a JS Response. */

@@ -125,7 +125,7 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
         if judge_declared_length(header(incoming.headers, "content-length"),
                                  limits.max_request_bytes) is Declared.UNKNOWN:
             budget = ByteBudget(limits.max_request_bytes)  # chunked upload: count it on the way through
-            body = limited(body, budget, lambda: controller.abort())
+            body = limited(body, budget, lambda: controller.abort(), quiet=True)
         init["body"] = body
         init["duplex"] = "half"
     try:

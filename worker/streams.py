@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -21,18 +22,24 @@ def background(coroutine: Any) -> None:
     task.add_done_callback(_background.discard)
 
 
-def limited(body: Any, budget: ByteBudget, on_exceeded: Callable[[], None]) -> Any:
-    """Passes chunks on while the budget holds; once it is spent, `on_exceeded` must stop the upload.
+def limited(body: Any, budget: ByteBudget, on_exceeded: Callable[[], None], *, quiet: bool = False) -> Any:
+    """Passes chunks on while the budget holds; once it is spent, `on_exceeded` runs and the body is read no more.
 
-    Erroring the stream alone is not enough: workerd then ends the upload cleanly, truncated, and the
-    upstream answers a request it should never have seen. The caller aborts the fetch itself.
+    By default the stream then errors: a JS reader learns that the body was cut. `quiet` is for a stream sent as
+    a fetch's body, which `on_exceeded` must abort: it then gets no error and no end. An error would not stop the
+    upload (workerd ends it cleanly, truncated, and the upstream answers a request it should never have seen) and
+    workerd logs it as an uncaught exception; an end could let a truncated body through, should the abort lag.
     """
+    stop = js.AbortController.new()  # quiet: ends the pipe below without touching the stream it feeds
 
     def transform(chunk: Any, controller: Any) -> None:
         if budget.consume(chunk.byteLength):
             controller.enqueue(chunk)
+            return
+        on_exceeded()
+        if quiet:
+            stop.abort(js.Error.new("request body over the limit"))
         else:
-            on_exceeded()
             controller.error(js.Error.new("request body over the limit"))
 
     proxy = create_proxy(transform)
@@ -40,9 +47,12 @@ def limited(body: Any, budget: ByteBudget, on_exceeded: Callable[[], None]) -> A
 
     async def pump() -> None:
         try:
-            await body.pipeTo(pipe.writable)
-        except JsException:
-            pass  # over the limit, or the client went away: the fetch fails and says which
+            # preventAbort (quiet): stopping the pipe must leave the fetch's body as it is.
+            await body.pipeTo(pipe.writable, js_dict({"signal": stop.signal, "preventAbort": quiet}))
+        except JsException as failure:
+            if quiet and not budget.exceeded:  # the client's body failed: so does the fetch's, as without preventAbort
+                with contextlib.suppress(JsException):
+                    await pipe.writable.abort(failure)
         finally:
             proxy.destroy()
 

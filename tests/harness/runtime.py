@@ -88,6 +88,29 @@ class Gateway:
     def kill_container(self, container_id: str) -> None:
         self.client.post(f"/__local/containers/{container_id}/kill").raise_for_status()
 
+    def memory(self) -> dict:
+        """What an isolate would hold (bytes): `current`, `peak` and `baseline` of wasm, heapUsed, external,
+        arrayBuffers and total (= heapUsed + external, which holds the Wasm memory and arrayBuffers); `peak` and
+        `baseline` are None until the first memory_baseline()."""
+        return self._control("GET", "/__local/memory")
+
+    def memory_baseline(self) -> dict:
+        """A full garbage collection, then the peaks start again from what is left; returns memory()."""
+        return self._control("POST", "/__local/memory/baseline")
+
+    def storage(self) -> dict[str, dict[str, int]]:
+        """Per Durable Object class: `objects` whose storage holds anything (a table or a key) and their `bytes`."""
+        return self._control("GET", "/__local/storage")
+
+    def uncaught(self) -> dict:
+        """What workerd would log as uncaught exceptions: `count` since start and the `recent` messages."""
+        return self._control("GET", "/__local/uncaught")
+
+    def _control(self, method: str, path: str) -> dict:
+        response = self.client.request(method, path)
+        response.raise_for_status()
+        return response.json()
+
     def runtime_cpu(self) -> float:
         """CPU seconds the runtime's node process has used (Worker, Durable Objects, HTTP; not containers)."""
         assert self.process is not None, "only a runtime we started has a process to measure"
