@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 
 DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
-DEFAULT_MAX_BUFFERED_BYTES = 24 * 1024 * 1024  # every JSON body an isolate holds at once (see BufferedBytes)
+DEFAULT_MAX_BUFFERED_BYTES = 20 * 1024 * 1024  # every JSON body an isolate holds at once (see BufferedBytes)
 MAX_ADMIN_BODY_BYTES = 65_536  # a key API body carries a key's settings, never a payload
 
 
@@ -20,9 +20,12 @@ def judge_declared_length(content_length: str | None, limit: int) -> Declared:
     if content_length is None:
         return Declared.UNKNOWN
     text = content_length.strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # str.isdigit() also takes e.g. "\u00b2", which int() refuses
         return Declared.INVALID
-    return Declared.TOO_LARGE if int(text) > limit else Declared.WITHIN
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(limit)):  # more digits than the limit: too large (int() refuses > 4300)
+        return Declared.TOO_LARGE
+    return Declared.TOO_LARGE if int(digits) > limit else Declared.WITHIN
 
 
 class ByteBudget:

@@ -1,10 +1,13 @@
 """A JSON request body read once at the edge (thin JS adapter): chunk by chunk, within the request's limit and
-the isolate's, judged by json_scan as the bytes arrive, and held once — as the JS buffer that is forwarded.
+the isolate's, judged by json_scan as the bytes arrive, and held once — as the chunks it arrived in, which are
+forwarded as a stream of views on them.
 
 Memory (128 MB per isolate, shared by its requests in flight): Python never holds more than one chunk of a
-large body (json_scan decodes only the members the policy reads), and the bytes every request holds at once
-are bounded by MAX_BUFFERED_BYTES (body_limit.BufferedBytes): past it the edge answers 503 at once instead
-of buffering. A body of at most json_scan.FAST_PATH_BYTES is read whole and parsed at C speed.
+large body (json_scan decodes only the members the policy reads); JS holds the chunks once — never joined, and
+never a buffer handed to a Request, which the runtime would copy (undici does: +1x the body) — and the bytes
+every request holds at once are bounded by MAX_BUFFERED_BYTES (body_limit.BufferedBytes): past it the edge
+answers 503 at once instead of buffering. A body of at most json_scan.FAST_PATH_BYTES is read whole and
+parsed at C speed.
 """
 
 from __future__ import annotations
@@ -14,20 +17,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import js
-from pyodide.ffi import JsException, to_js
+from pyodide.ffi import JsException, create_proxy, to_js
 
 import errors
 from body_limit import Claim
+from js_interop import js_dict
 from json_scan import FAST_PATH_BYTES, JsonRefused, Scanner
-from request_policy import WANTED, Accepted, Caps, Edit, edits, judge, judge_shape, refused_body, rewritten
+from request_policy import WANTED, Accepted, Caps, edits, judge, judge_shape, refused_body, rewritten, spliced
 
 
 @dataclass(frozen=True)
 class JsonBody:
-    """What to forward (a JS Uint8Array or ArrayBuffer) and the policy's verdict on it."""
+    """What to forward — the body's `size` bytes as JS arrays, in order — and the policy's verdict on it."""
 
-    buffer: Any
+    pieces: list[Any]
+    size: int
     verdict: Accepted
+
+    def content(self) -> Any:
+        """A fresh body for one Request: a small body's one buffer as is, else a stream of the arrays (a stream,
+        because a Request given a buffer copies it). Fresh each time, so warm-sibling routing can send again."""
+        return self.pieces[0] if len(self.pieces) == 1 and self.size <= FAST_PATH_BYTES else _stream(self.pieces)
 
 
 async def read_json(request: Any, declared: int | None, limit: int, claim: Claim, caps: Caps,
@@ -45,17 +55,17 @@ async def read_json(request: Any, declared: int | None, limit: int, claim: Claim
         if isinstance(verdict, errors.GatewayError):
             return verdict
         changed = rewritten(raw, verdict)
-        return JsonBody(buffer if changed is None else to_js(changed), verdict)
+        if changed is None:
+            return JsonBody([buffer], len(raw), verdict)
+        return JsonBody([to_js(changed)], len(changed), verdict)
     return await _scanned(request.body, declared, limit, claim, caps, ask_usage)
 
 
 async def _scanned(body: Any, declared: int | None, limit: int, claim: Claim, caps: Caps,
                    ask_usage: bool) -> JsonBody | errors.GatewayError:
-    """A large or unannounced body: scanned chunk by chunk. With a Content-Length the bytes go straight into
-    one buffer of that size (held once); without, the chunks are joined at the end (briefly held twice)."""
+    """A large or unannounced body: scanned chunk by chunk as it arrives, the chunks kept as they are."""
     reader = body.getReader()
     scanner = Scanner(WANTED)
-    whole = None if declared is None else js.Uint8Array.new(declared)
     chunks: list[Any] = []
     size, done = 0, False
     try:
@@ -73,10 +83,7 @@ async def _scanned(body: Any, declared: int | None, limit: int, claim: Claim, ca
             if declared is not None and size > declared:
                 return errors.invalid_content_length()
             scanner.feed(chunk.to_bytes())  # one chunk in Python at a time, dropped once scanned
-            if whole is None:
-                chunks.append(chunk)
-            else:
-                whole.set(chunk, size - chunk.byteLength)
+            chunks.append(chunk)
         shape = scanner.close()
         verdict = judge_shape(shape, caps, ask_usage)
     except JsonRefused as refusal:
@@ -86,33 +93,42 @@ async def _scanned(body: Any, declared: int | None, limit: int, claim: Claim, ca
             await _cancel(reader)
     if isinstance(verdict, errors.GatewayError):
         return verdict
-    if whole is None:
-        whole = chunks[0] if len(chunks) == 1 else _concat(chunks, size)
-    elif size < declared:  # type: ignore[operator]
-        whole = whole.subarray(0, size)
-    return JsonBody(_edited(whole, size, edits(shape, verdict.changes)), verdict)
+    pieces = _views(chunks, spliced(size, edits(shape, verdict.changes)))
+    return JsonBody(pieces, sum(piece.byteLength for piece in pieces), verdict)
 
 
-def _edited(whole: Any, size: int, changes: tuple[Edit, ...]) -> Any:
-    """The Uint8Array with `changes` written in (sorted, never overlapping); itself when there are none."""
-    pieces: list[Any] = []
-    at = 0
-    for edit in sorted(changes, key=lambda e: e.start):
-        pieces += [whole.subarray(at, edit.start), to_js(edit.text)]
-        at = edit.end
-    if not pieces:
-        return whole
-    return _concat([*pieces, whole.subarray(at, size)], None)
-
-
-def _concat(parts: list[Any], size: int | None) -> Any:
-    total = size if size is not None else sum(part.byteLength for part in parts)
-    out = js.Uint8Array.new(total)
-    offset = 0
-    for part in parts:
-        out.set(part, offset)
-        offset += part.byteLength
+def _views(chunks: list[Any], pieces: list[tuple[int, int] | bytes]) -> list[Any]:
+    """The spliced body as Uint8Arrays: views on the chunks for the original ranges, new arrays for the rest."""
+    out: list[Any] = []
+    starts, at = [], 0
+    for chunk in chunks:
+        starts.append(at)
+        at += chunk.byteLength
+    for piece in pieces:
+        if not isinstance(piece, tuple):
+            out.append(to_js(piece))
+            continue
+        start, end = piece
+        for chunk, first in zip(chunks, starts, strict=True):
+            last = first + chunk.byteLength
+            if last > start and first < end:
+                out.append(chunk.subarray(max(start, first) - first, min(end, last) - first))
     return out
+
+
+def _stream(pieces: list[Any]) -> Any:
+    """A ReadableStream of the pieces, all enqueued at once: its reader takes the same arrays, no copy."""
+
+    def start(controller: Any) -> None:
+        for piece in pieces:
+            controller.enqueue(piece)
+        controller.close()
+
+    proxy = create_proxy(start)
+    try:
+        return js.ReadableStream.new(js_dict({"start": proxy}))  # start() runs within the constructor
+    finally:
+        proxy.destroy()
 
 
 async def _cancel(reader: Any) -> None:

@@ -20,24 +20,25 @@ from workers import Response, WorkerEntrypoint
 import errors
 from auth import key_matches, presented_key
 from body_limit import MAX_ADMIN_BODY_BYTES, BufferedBytes, Claim, Declared, judge_declared_length
-from body_reader import read_json
+from body_reader import JsonBody, read_json
 from container import LEDGER_PATH, STATE_PATH, WARM_PATH, LiteLLMContainer
 from content_types import body_type_accepted, is_json
 from durations import format_duration_ms
+from form_reader import read_upload
 from instances import COLD_HEADER, INSTANCE_HEADER, WARM_ONLY_HEADER, instance_names, pick_instance, siblings
 from js_interop import env_lookup, header, js_dict, js_response_of, present, raw_js
 from jsonlog import EventLog
 from key_gate import KeyGate, keys_bound, refusal_error
-from keys.admin import is_admin_path
-from keys.gate import model_allowed
+from keys.admin import is_admin_path, loggable_path
 from keys.material import Mark, mark_of
 from keys.objects import KeyDirectory, VirtualKey
 from keys.ticket import TICKET_HEADER
 from lifecycle import HEALTHY_STATES, State
+from model_choice import Places, decide, pinned, places
 from request_ids import request_id_for
 from request_policy import Caps
 from responses import error_response, json_response, with_headers, without_body
-from routing import USAGE_CHUNK_PATHS, Route, classify, dialect_for, model_in_path, upstream_path
+from routing import USAGE_CHUNK_PATHS, Route, classify, dialect_for, upstream_path
 from settings import VERSION, Settings, isolate_settings
 from streams import read_bounded
 
@@ -67,8 +68,9 @@ class Default(WorkerEntrypoint):
             response = error_response(errors.gateway_error(), request_id, dialect_for(path))
         response = with_headers(response, {**dialect_for(path).request_id_headers(request_id),
                                            **settings.cors.response_headers(origin)})
-        log.emit("info", "request", request_id=request_id, method=method, route=route.value, path=path[:200],
-                 status=js_response_of(response).status, ms=round((time.perf_counter() - started) * 1000, 2))
+        log.emit("info", "request", request_id=request_id, method=method, route=route.value,
+                 path=loggable_path(path)[:200], status=js_response_of(response).status,
+                 ms=round((time.perf_counter() - started) * 1000, 2))
         return response
 
     async def _answer(self, request: Any, route: Route, method: str, path: str, settings: Settings,
@@ -114,17 +116,20 @@ class Default(WorkerEntrypoint):
                 refused = error_response(refusal_error(admission.refusal, None), request_id, dialect)
                 return with_headers(refused, admission.headers)
         claim = Claim(_buffered_bytes(settings))
+        models = None if admission is None else admission.models  # None: the master key
         try:
-            planned = await _judged_request(incoming, path, method, settings, claim,
-                                            ask_usage=keys is not None and upstream_path(path) in USAGE_CHUNK_PATHS)
+            planned = await _judged_request(request, path, method, settings, claim,
+                                            ask_usage=keys is not None and upstream_path(path) in USAGE_CHUNK_PATHS,
+                                            pin=pinned(models))
             if isinstance(planned, errors.GatewayError):
                 return self._refuse(planned, keys, key, admission, None, request_id, dialect, False)
-            body, model, added_usage = planned
-            if admission is not None and not model_allowed(admission.models, model):
-                return self._refuse(errors.model_not_allowed(model or ""), keys, key, admission, model, request_id,
-                                    dialect, True)
-            return await self._send(request, path, method, settings, request_id, namespace, keys,
-                                    None if is_master else key, admission, body, model, added_usage)
+            forwarded, body, named_at, added_usage = planned
+            decision = decide(named_at, models)  # the one model it is for, from everywhere LiteLLM reads one
+            if decision.refusal is not None:
+                return self._refuse(decision.refusal, keys, key, admission, decision.model, request_id, dialect,
+                                    True)
+            return await self._send(forwarded, path, method, settings, request_id, namespace, keys,
+                                    None if is_master else key, admission, body, decision.model, added_usage)
         finally:
             claim.release()  # the body has been sent (or refused): its bytes are no longer held here
 
@@ -195,7 +200,8 @@ class Default(WorkerEntrypoint):
             ask = f"{LEDGER_PATH}?{urlencode({'start_day': start_day, 'end_day': end_day})}"
             return [row for answer in await _ask_each(namespace, instances, ask) for row in answer["rows"]]
 
-        return await KeyGate(self.env, self.ctx, instance_ledgers).admin(method, path, query, body, key, is_master)
+        return await KeyGate(self.env, self.ctx, instance_ledgers, settings.key_mark_secret).admin(
+            method, path, query, body, key, is_master)
 
     async def scheduled(self, controller: Any, env: Any = None, ctx: Any = None) -> None:
         """Cron Trigger (`triggers.crons`): boots every instance ahead of traffic, e.g. before working hours.
@@ -248,10 +254,13 @@ async def _warm_first(send: Callable[..., Any], name: str, count: int) -> tuple[
     return name, await send(name)
 
 
-async def _judged_request(incoming: Any, path: str, method: str, settings: Settings, claim: Claim,
-                          ask_usage: bool) -> tuple[Any, str | None, bool] | errors.GatewayError:
-    """The request's framing and body judged: (the JSON body to forward or None for a stream that moves as is,
-    the model, whether usage was asked for metering), or why not."""
+async def _judged_request(request: Any, path: str, method: str, settings: Settings, claim: Claim,
+                          ask_usage: bool, pin: bool) -> tuple[Any, Any, Places, bool] | errors.GatewayError:
+    """The request's framing and body judged: (the request to forward — the client's, or its upload with the head
+    read —, the JSON body to forward or None for a stream that moves as is, where it names its model, whether
+    usage was asked for metering), or why not. `pin`: a key with a model list (model_choice): LiteLLM may not
+    fall back to another model, and an upload's head is read for its model."""
+    incoming = request.js_object
     length = header(incoming.headers, "content-length")
     declared = judge_declared_length(length, settings.max_request_bytes)
     if declared is Declared.TOO_LARGE:
@@ -263,14 +272,24 @@ async def _judged_request(incoming: Any, path: str, method: str, settings: Setti
     content_type = header(incoming.headers, "content-type")
     if not body_type_accepted(method, target, content_type, has_body):
         return errors.unsupported_media_type("application/json")
-    if not (method == "POST" and has_body and is_json(content_type)):
-        return None, model_in_path(path), False
+    query = urlsplit(request.url).query
+    if not (method == "POST" and has_body):
+        return request, None, places(method, path, query), False
+    if not is_json(content_type):  # an upload (content_types: multipart, for audio transcriptions)
+        if not pin:
+            return request, None, places(method, path, query), False
+        upload = await read_upload(incoming, claim)
+        if isinstance(upload, errors.GatewayError):
+            return upload
+        return upload, None, places(method, path, query, tuple(upload.models)), False
     read = await read_json(incoming, int(length) if declared is Declared.WITHIN else None,  # type: ignore[arg-type]
                            settings.max_request_bytes, claim,
-                           Caps(settings.max_num_retries, settings.max_request_seconds), ask_usage)
+                           Caps(settings.max_num_retries, settings.max_request_seconds, no_fallbacks=pin), ask_usage)
     if isinstance(read, errors.GatewayError):
         return read
-    return read.buffer, read.verdict.model or model_in_path(path), read.verdict.added_usage
+    verdict = read.verdict
+    named = () if verdict.model is None else (verdict.model,)
+    return request, read, places(method, path, query, named, verdict.continues), verdict.added_usage
 
 
 _buffered: BufferedBytes | None = None
@@ -306,7 +325,7 @@ async def _ask_each(namespace: Any, names: list[str], path: str) -> list[dict[st
     return list(await asyncio.gather(*(ask(name) for name in names)))
 
 
-def _outgoing(incoming: Any, url: str, path: str, target: str, method: str, body: Any) -> Any:
+def _outgoing(incoming: Any, url: str, path: str, target: str, method: str, body: JsonBody | None) -> Any:
     """The request for the Durable Object: the client's, or a copy aimed at LiteLLM's `/v1` path, turned
     from HEAD into GET, or carrying the body already read at the edge (else the body stream moves as is)."""
     if target == path and method == str(incoming.method) and body is None:
@@ -317,9 +336,9 @@ def _outgoing(incoming: Any, url: str, path: str, target: str, method: str, body
     if body is not None:
         # The length of what is sent (it differs once capped): the Durable Object then trusts it instead of
         # counting the body a second time.
-        headers.set("content-length", str(body.byteLength))
+        headers.set("content-length", str(body.size))
         headers.delete("transfer-encoding")
-        init["body"] = body
+        init.update(body=body.content(), duplex="half")
     elif present(incoming.body) and method not in ("GET", "HEAD"):
         init.update(body=incoming.body, duplex="half")
     return js.Request.new(parts._replace(path=target).geturl(), js_dict(init))

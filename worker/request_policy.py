@@ -35,14 +35,18 @@ EXTRA_DENIED_PARAMS = frozenset({
 })
 DENIED_PREFIXES = ("mock_", "aws_", "azure_", "vertex_", "litellm_", "anthropic_identity", "openai_identity")
 NESTED_CHECKED = ("metadata",)  # LiteLLM reads credentials from here too: same rules one level down
+NO_FALLBACKS = "disable_fallbacks"  # LiteLLM's per-request switch: no other model group after a failure
+CONTINUES = "previous_response_id"  # a stored response the body continues (model_choice)
 # The members the policy decodes; every other one is only named (json_scan never builds it).
-WANTED = frozenset({"model", "stream", "stream_options", *NESTED_CHECKED, *RETRY_PARAMS, *TIMEOUT_PARAMS})
+WANTED = frozenset({"model", "stream", "stream_options", NO_FALLBACKS, CONTINUES, *NESTED_CHECKED, *RETRY_PARAMS,
+                    *TIMEOUT_PARAMS})
 
 
 @dataclass(frozen=True)
 class Caps:
     max_num_retries: int
     max_seconds: int
+    no_fallbacks: bool = False  # a key with a model list: LiteLLM must not fall back to a model outside it
 
 
 @dataclass(frozen=True)
@@ -59,14 +63,15 @@ class Accepted:
     """A body the gateway forwards: the client's bytes, with `changes` (member -> new value) written in when
     a cap or metering needs them (see `edits`); no changes: the same bytes go on."""
 
-    model: str | None
+    model: Any  # the body's `model` as sent (None: absent or null); model_choice decides what it means
     stream: bool
     changes: dict[str, Any] = field(default_factory=dict)
     added_usage: bool = False  # stream_options.include_usage was set for metering: strip that chunk again
+    continues: Any = None  # `previous_response_id` as sent
 
     @property
     def capped(self) -> tuple[str, ...]:
-        return tuple(name for name in self.changes if name != "stream_options")
+        return tuple(name for name in self.changes if name not in ("stream_options", NO_FALLBACKS))
 
 
 def is_denied(name: str) -> bool:
@@ -103,6 +108,8 @@ def judge_shape(shape: Shape, caps: Caps, ask_usage: bool = False) -> Accepted |
 
     `ask_usage` (OpenAI streams that are metered): a stream that does not ask for its usage chunk gets
     `stream_options.include_usage` set, and `added_usage` tells the caller to remove that chunk again.
+    `caps.no_fallbacks`: `disable_fallbacks` is set true, whatever the client sent (LiteLLM pops it from the
+    request before any provider sees it, and honours it only as the JSON value `true`).
     """
     data = shape.values
     for name in shape.names:
@@ -127,33 +134,49 @@ def judge_shape(shape: Shape, caps: Caps, ask_usage: bool = False) -> Accepted |
                 return errors.param_invalid(name, kind)
             if value > limit:
                 changes[name] = limit
-    model = data.get("model")
     stream = data.get("stream") is True
     options = data.get("stream_options")
     added_usage = ask_usage and stream and not (isinstance(options, dict) and options.get("include_usage") is True)
     if added_usage:
         changes["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-    return Accepted(model if isinstance(model, str) else None, stream, changes, added_usage)
+    if caps.no_fallbacks and data.get(NO_FALLBACKS) is not True:
+        changes[NO_FALLBACKS] = True
+    return Accepted(data.get("model"), stream, changes, added_usage, data.get(CONTINUES))
 
 
 def edits(shape: Shape, changes: dict[str, Any]) -> tuple[Edit, ...]:
     """Where `changes` go in the bytes: over a member's value, or as a new member before the closing brace
-    (the object holds `stream` already, so a comma leads). Needs a located shape."""
+    (after a comma, unless the object is still empty there). Needs a located shape."""
     assert shape.located, "edits need the spans only the Scanner gives"
     out = []
+    members = bool(shape.names)
     for name, value in changes.items():
         text = json.dumps(value, separators=(",", ":")).encode()
         if name in shape.spans:
             out.append(Edit(*shape.spans[name], text))
         else:
-            out.append(Edit(shape.close, shape.close, b"," + json.dumps(name).encode() + b":" + text))
+            lead = b"," if members else b""
+            out.append(Edit(shape.close, shape.close, lead + json.dumps(name).encode() + b":" + text))
+            members = True
     return tuple(out)
 
 
-def edited(raw: bytes, edits: tuple[Edit, ...]) -> bytes:
-    """The body with `edits` applied (pure; the edge applies the same edits to a JS buffer)."""
-    out, at = bytearray(), 0
+def spliced(size: int, edits: tuple[Edit, ...]) -> list[tuple[int, int] | bytes]:
+    """A body of `size` bytes with `edits` applied, as pieces: (start, end) ranges of the original bytes and the
+    bytes written in, in order (pure; the edge maps the ranges onto the body's JS chunks, never copying them)."""
+    pieces: list[tuple[int, int] | bytes] = []
+    at = 0
     for edit in sorted(edits, key=lambda e: e.start):
-        out += raw[at:edit.start] + edit.text
+        if edit.start > at:
+            pieces.append((at, edit.start))
+        pieces.append(edit.text)
         at = edit.end
-    return bytes(out + raw[at:])
+    if size > at:
+        pieces.append((at, size))
+    return pieces
+
+
+def edited(raw: bytes, edits: tuple[Edit, ...]) -> bytes:
+    """The body with `edits` applied."""
+    return b"".join(raw[piece[0]:piece[1]] if isinstance(piece, tuple) else piece
+                    for piece in spliced(len(raw), edits))

@@ -19,11 +19,18 @@ _REPR = re.compile(r"<[^<>]{0,200}? at 0x[0-9a-fA-F]+>")
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>)]+")
 _HOST_PORT = re.compile(r"\b(?:[a-zA-Z0-9-]+\.)+[a-zA-Z]{2,}:\d{2,5}\b|\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b")
 _HOST = re.compile(r"\b(?:[a-zA-Z0-9-]+\.)+(?:com|net|org|io|ai|internal|local|cloud|dev)\b")
+# A Python traceback, which LiteLLM puts in some messages (an unsupported call, an unmapped provider): its
+# heading and indented frames (file paths, source lines) go, the exception's own line after them stays.
+_TRACEBACK = re.compile(r"Traceback \(most recent call last\):\n(?:[ \t][^\n]*(?:\n|\Z))*")
+# A path-like run (one greedy class, so scanning stays linear in an error that echoes a client's text); one
+# that names a Python file is replaced whole, wherever it is left.
+_PATHLIKE = re.compile(r"(?:[A-Za-z]:)?[/\\][\w.@+~/\\-]*")
 # LiteLLM's own refusals of a request body, which it answers with 500.
 _REJECTION = re.compile(r"Rejected Request|not allowed in (?:the )?request body|is not allowed", re.IGNORECASE)
 
 
 def scrub(text: str) -> str:
+    text = _PATHLIKE.sub(lambda path: "<file>" if ".py" in path.group() else path.group(), _TRACEBACK.sub("", text))
     text = _REPR.sub("<object>", text)
     text = _URL.sub("<url>", text)
     text = _HOST_PORT.sub("<host>", text)

@@ -66,6 +66,14 @@ def model_list(fake_base_url: str) -> list[dict[str, Any]]:
         _group("hanger", _openai("gpt-hang", base, timeout=HANG_TIMEOUT_S, stream_timeout=HANG_TIMEOUT_S)),
         _group("cutter", _openai("gpt-cut", base)),  # stream: 2 chunks, then the connection drops
         _group("slowpoke", _openai("gpt-slow", base)),  # answers after the fake's --slow-ms (2 s)
+        # For tests/e2e/test_keys_models.py, whose calls fail on purpose (LiteLLM may then cool a group down):
+        # a transcription reaches the fake, which has no audio API (LiteLLM answers 400);
+        _group("transcriber", _openai("gpt-transcriber", base)),
+        # the Responses API through LiteLLM's bridge to Messages (GET/DELETE of a stored one: unsupported);
+        _group("claude-keeper", {"model": "anthropic/claude-keeper", "api_base": base, "api_key": DUMMY_ANTHROPIC_KEY}),
+        # a transcription on an anthropic/ model: LiteLLM answers with a Python traceback in its message.
+        _group("claude-listener",
+               {"model": "anthropic/claude-listener", "api_base": base, "api_key": DUMMY_ANTHROPIC_KEY}),
     ]
 
 
@@ -80,7 +88,8 @@ def render_test_config(fake_base_url: str, *, extra_router_settings: dict[str, A
       limited -> gpt-fail-429, no fallback (LiteLLM answers 429 but relays the fake's Retry-After only as
       ``llm_provider-retry-after: 7``; there is no plain Retry-After); pair -> gpt-pair-a + gpt-pair-b (simple-shuffle);
       slow-stream -> gpt-delay300; hanger -> gpt-hang (1 s timeout); cutter -> gpt-cut;
-      slowpoke -> gpt-slow.
+      slowpoke -> gpt-slow; transcriber -> gpt-transcriber, claude-keeper and claude-listener (anthropic/):
+      for the cases of tests/e2e/test_keys_models.py that fail on purpose.
 
     Bounded failure time needs env vars that the config cannot set: pass ``container_test_env()`` to the
     LiteLLM process (it shortens the retry back-off and its jitter).

@@ -34,3 +34,20 @@ def test_litellm_rejections_answered_500_become_400() -> None:
 def test_a_real_500_stays_500_and_non_json_is_left_to_the_caller() -> None:
     assert rewrite(500, b'{"error": {"message": "boom"}}')[0] == 500
     assert rewrite(500, b"Internal Server Error") is None and rewrite(500, b"[1]") is None
+
+
+def test_python_tracebacks_and_file_paths_are_scrubbed() -> None:
+    """As LiteLLM 1.108.7 answers a transcription on a model whose provider has none (measured)."""
+    message = ("litellm.APIConnectionError: Unmapped provider passed in.\nTraceback (most recent call last):\n"
+               '  File "/work/main/.venv/lib/python3.11/site-packages/litellm/main.py", line 8127, in atranscription\n'
+               "    init_response: Final = await loop.run_in_executor(None, func_with_context)\n"
+               "                           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+               "ValueError: Unmapped provider passed in.\n\nSee /srv/app/x.py or C:\\app\\y.py; /v1/chat/completions")
+    out = scrub(message)
+    assert "Traceback" not in out and ".py" not in out and "site-packages" not in out and "^^^" not in out
+    assert out.startswith("litellm.APIConnectionError: Unmapped provider passed in.\nValueError: Unmapped")
+    assert out.endswith("/v1/chat/completions")  # a path that names no source file stays
+
+
+def test_scrubbing_stays_linear_on_text_a_client_can_echo() -> None:
+    assert scrub("/a" * 40_000 + ".p") == "/a" * 40_000 + ".p"
