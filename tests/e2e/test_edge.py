@@ -22,9 +22,11 @@ def test_root_is_tiny_and_public(gateway: Gateway) -> None:
 def test_health_reports_ready_container_without_secrets(gateway: Gateway) -> None:
     body = gateway.health()
     assert body["service"] == "litellm-router" and body["version"]
-    assert body["container_binding"] is True
-    assert body["container"]["state"] == "ready"
-    assert body["container"]["last_boot_ms"] > 0
+    # A container-backed gateway reports its booted container; one fronting an existing LiteLLM
+    # (LITELLM_UPSTREAM_URL, e.g. real workerd with containers off) reports "upstream" and no boot.
+    assert body["status"] == "ok" and body["container"]["state"] in ("ready", "upstream")
+    if body["container"]["state"] == "ready":
+        assert body["container_binding"] is True and body["container"]["last_boot_ms"] > 0
     text = str(body)
     assert gateway.key not in text and "127.0.0.1" not in text and "sk-" not in text
 

@@ -83,4 +83,5 @@ def test_client_leaving_mid_stream_leaves_the_gateway_healthy(gateway: Gateway) 
     time.sleep(0.5)
     again = gateway.chat("gpt-4o-mini", "still-alive")
     assert again.status_code == 200 and "still-alive" in again.text
-    assert gateway.health()["container"]["state"] == "ready"
+    health = gateway.health()
+    assert health["status"] == "ok" and health["container"]["state"] in ("ready", "upstream")  # see test_edge
