@@ -24,7 +24,7 @@ import { parseArgs } from "node:util";
 import { buildEnv, loadProject } from "./config.mjs";
 import { LocalContainer, killContainer, listContainers, stopAllContainers } from "./containers.mjs";
 import { chainHandlers, createControl } from "./control.mjs";
-import { DurableObjectNamespace, listInstances, storageSummary } from "./durable_objects.mjs";
+import { DurableObjectNamespace, callSummary, listInstances, storageSummary } from "./durable_objects.mjs";
 import { startHttpServer } from "./http_server.mjs";
 import { createMemoryMeter } from "./memory.mjs";
 import { loadWorker } from "./pyodide_host.mjs";
@@ -147,7 +147,8 @@ async function main() {
   if (options.control) memory = createMemoryMeter({ wasmBytes: () => worker.wasmMemoryBytes() });
   const control = chainHandlers([
     options.control &&
-      createControl({ listContainers, killContainer, listInstances, memory, storageSummary, uncaughtSummary }),
+      createControl({ listContainers, killContainer, listInstances, memory, storageSummary, callSummary,
+        uncaughtSummary }),
     options.testScheduled &&
       createScheduledTrigger({ crons: project.crons, log, fire: (controller) => worker.scheduled(controller, env, ctx()) }),
   ]);

@@ -18,12 +18,13 @@ function error(status, message, code) {
  * @param {{ listContainers: () => any[], killContainer: (id: string, signal?: string) => boolean,
  *   listInstances: () => any[],
  *   memory?: { report(): object, baseline(): Promise<object> },
- *   storageSummary?: () => object, uncaughtSummary?: () => object }} deps
- *   memory (memory.mjs), storageSummary (durable_objects.mjs), uncaughtSummary (uncaught.mjs): each
+ *   storageSummary?: () => object, callSummary?: () => object, uncaughtSummary?: () => object }} deps
+ *   memory (memory.mjs), storageSummary and callSummary (durable_objects.mjs), uncaughtSummary (uncaught.mjs): each
  *   endpoint is served when its source is given.
  * @returns {{ handle(req: Request): Promise<Response | null> }}
  */
-export function createControl({ listContainers, killContainer, listInstances, memory, storageSummary, uncaughtSummary }) {
+export function createControl({ listContainers, killContainer, listInstances, memory, storageSummary, callSummary,
+  uncaughtSummary }) {
   /** path -> method -> what it answers */
   const routes = new Map([
     ['/__local/containers', { GET: listContainers }],
@@ -31,6 +32,7 @@ export function createControl({ listContainers, killContainer, listInstances, me
     ['/__local/memory', memory && { GET: () => memory.report() }],
     ['/__local/memory/baseline', memory && { POST: () => memory.baseline() }],
     ['/__local/storage', storageSummary && { GET: storageSummary }],
+    ['/__local/calls', callSummary && { GET: callSummary }],
     ['/__local/uncaught', uncaughtSummary && { GET: uncaughtSummary }],
   ].filter(([, methods]) => methods));
   return {

@@ -153,6 +153,7 @@ export class DurableObjectNamespace {
     this._log = (m) => log(`[${className}] ${m}`);
     /** @type {Map<string, {id: DurableObjectId, state: DurableObjectState, instance: Promise<any> | null}>} */
     this._slots = new Map();
+    this._calls = 0; // fetches delivered to objects of this class: what a request cost in object calls
     /** @type {Map<string, string>} the name behind each hex id, for containers and listInstances() */
     this._names = new Map();
     namespaces.add(this);
@@ -215,6 +216,7 @@ export class DurableObjectNamespace {
   }
 
   async _deliverFetch(id, request) {
+    this._calls += 1;
     this._sample();
     const slot = this._slot(id);
     const instance = await this._instance(slot);
@@ -279,6 +281,11 @@ export class DurableObjectNamespace {
 /** @returns {{className: string, id: string, name: string | undefined, constructed: boolean}[]} */
 export function listInstances() {
   return [...namespaces].flatMap((ns) => ns._describe());
+}
+
+/** @returns {Record<string, {objects: number, calls: number}>} per class: objects alive here, fetches delivered */
+export function callSummary() {
+  return Object.fromEntries([...namespaces].map((ns) => [ns._className, { objects: ns._slots.size, calls: ns._calls }]));
 }
 
 /** @returns {Record<string, {objects: number, bytes: number}>} per Durable Object class, what its objects store */

@@ -72,7 +72,24 @@ def test_a_thousand_strangers_leave_no_durable_object_storage_behind(gateway: Ga
     before = settled_storage(gateway)
     for n in range(1000):
         key = f"sk-lr-{n:048d}" if n % 2 else f"sk-never-issued-{n:020d}"
+        calls = gateway.calls()["VirtualKey"]["calls"]
         answer = gateway.client.post("/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
                                      json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
         assert answer.status_code == 401, answer.text[:300]
+        # The gateway's format with a wrong mark: refused by the edge alone; any other key: one lookup.
+        assert gateway.calls()["VirtualKey"]["calls"] - calls == (0 if n % 2 else 1), key
     assert gateway.storage() == before
+
+
+def test_a_virtual_keys_request_costs_one_key_object_call_from_the_edge(gateway: Gateway) -> None:
+    """Admission (from the edge) and booking (from the container's object, after the answer): two calls in all,
+    one on the request's path. A refusal after admission (a model outside the list) frees it with one more."""
+    admin = gateway.client.post("/key/generate", headers=gateway.auth(), json={"models": ["gpt-4o-mini"]})
+    key = admin.json()["key"]
+    calls = gateway.calls()["VirtualKey"]["calls"]
+    answer = gateway.client.post("/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
+                                 json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "one call"}]})
+    assert answer.status_code == 200, answer.text[:300]
+    wait_for(lambda: gateway.calls()["VirtualKey"]["calls"] - calls >= 2, 5.0)
+    time.sleep(0.3)
+    assert gateway.calls()["VirtualKey"]["calls"] - calls == 2  # admit + the booking, nothing more

@@ -98,6 +98,10 @@ class Gateway:
         """A full garbage collection, then the peaks start again from what is left; returns memory()."""
         return self._control("POST", "/__local/memory/baseline")
 
+    def calls(self) -> dict[str, dict[str, int]]:
+        """Per Durable Object class: `objects` alive in the runtime and `calls` (fetches delivered to them)."""
+        return self._control("GET", "/__local/calls")
+
     def storage(self) -> dict[str, dict[str, int]]:
         """Per Durable Object class: `objects` whose storage holds anything (a table or a key) and their `bytes`."""
         return self._control("GET", "/__local/storage")
