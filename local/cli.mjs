@@ -17,7 +17,8 @@
 // what its Durable Object passes to start() (the bench gives LiteLLM direct the very same), then exits.
 // --control serves, to loopback clients only, /__local/...: containers, Durable Object instances and their
 // storage, memory as an isolate would hold it (memory.mjs) and what workerd would log as uncaught.
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -81,6 +82,22 @@ function parseOptions(argv) {
   };
 }
 
+/**
+ * KEY_MARK_SECRET when neither the environment nor .dev.vars sets one (what `wrangler secret put` does in a
+ * deployment): generated once and kept next to the Durable Object storage, so keys issued under `make dev`
+ * keep their mark across restarts; without --state-dir (the test suites) a fresh one per run, as the keys are.
+ * @param {string | null} doStateDir
+ */
+function keyMarkSecret(doStateDir) {
+  if (doStateDir === null) return randomBytes(32).toString("base64url");
+  const file = path.join(path.dirname(doStateDir), "key-mark-secret");
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  const secret = randomBytes(32).toString("base64url");
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
+}
+
 /** One log line: JSON events from the worker pass through as they are; everything else is prefixed. */
 function log(line) {
   process.stdout.write(typeof line === "string" ? `${line}\n` : `${JSON.stringify(line)}\n`);
@@ -105,6 +122,7 @@ async function main() {
   if (options.resetState) rmSync(options.doStateDir, { recursive: true, force: true });
   const sqliteClasses = new Set(project.sqliteClasses);
   const env = { ...vars };
+  if (!env.KEY_MARK_SECRET) env.KEY_MARK_SECRET = keyMarkSecret(options.doStateDir);
   const pending = new Set();
   const waitUntil = (promise) => {
     pending.add(promise);

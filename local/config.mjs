@@ -1,6 +1,7 @@
 // Reads the same project files wrangler reads (wrangler.jsonc, .dev.vars) so the local runtime and
 // `wrangler deploy` can never disagree about bindings, vars or the container definition.
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -103,30 +104,27 @@ export function parseDotVars(text) {
 }
 
 /**
- * Secrets the Worker itself reads (set with `wrangler secret put` in a deployment). The secrets it
- * passes on to containers are the worker's own list, read by containerEnvNames() below.
- */
-const WORKER_SECRETS = new Set(['LITELLM_MASTER_KEY', 'LITELLM_UPSTREAM_URL', 'LITELLM_UPSTREAM_KEY']);
-
-/** Where the worker keeps the names it hands to containers: `CONTAINER_ENV_NAMES = ("A", "B", ...)`. */
-const CONTAINER_ENV_NAMES_RE = /^CONTAINER_ENV_NAMES\s*(?::[^=]*)?=\s*\(([^)]*)\)/m;
-
-/**
- * The env names the Worker passes into a container, read from the Python tuple `CONTAINER_ENV_NAMES`
- * in the worker's own modules: one list for both runtimes, so a name added there reaches a local
- * container from the shell too. Throws when the tuple is missing, rather than silently passing nothing.
+ * What the Worker's own Python says about its environment, asked of Python itself (never read with a regex):
+ * `CONTAINER_ENV_NAMES` (what it passes into a container) and `WORKER_SECRETS` (the secrets it reads), from
+ * the `settings` module next to its main module. One list for both runtimes, so a name added there reaches
+ * `make dev` from the shell too. Throws when Python cannot say, rather than silently passing nothing.
  * @param {string} workerDir the folder of the worker's main module
- * @returns {string[]}
+ * @returns {{containerEnvNames: string[], secrets: string[]}}
  */
-export function containerEnvNames(workerDir) {
-  for (const file of readdirSync(workerDir).filter((f) => f.endsWith('.py')).sort()) {
-    const m = CONTAINER_ENV_NAMES_RE.exec(readFileSync(path.join(workerDir, file), 'utf8'));
-    if (!m) continue;
-    const names = [...m[1].replace(/#.*$/gm, '').matchAll(/"([A-Z0-9_]+)"|'([A-Z0-9_]+)'/g)].map((x) => x[1] ?? x[2]);
-    if (names.length === 0) throw new Error(`${file}: CONTAINER_ENV_NAMES holds no names`);
-    return names;
+export function workerFacts(workerDir) {
+  const script = 'import json, sys; sys.path.insert(0, sys.argv[1]); import settings; print(json.dumps({'
+    + '"containerEnvNames": list(settings.CONTAINER_ENV_NAMES), "secrets": list(getattr(settings, "WORKER_SECRETS", ()))}))';
+  const venv = path.join(path.dirname(workerDir), '.venv', 'bin', 'python');
+  const python = existsSync(venv) ? venv : 'python3';
+  let out;
+  try {
+    out = execFileSync(python, ['-c', script, workerDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    throw new Error(`could not ask ${workerDir}/settings.py for its env names: ${String(err.stderr || err.message).trim().split('\n').pop()}`);
   }
-  throw new Error(`no CONTAINER_ENV_NAMES = (...) tuple in ${workerDir}/*.py`);
+  const facts = JSON.parse(out);
+  if (facts.containerEnvNames.length === 0) throw new Error(`${workerDir}/settings.py: CONTAINER_ENV_NAMES holds no names`);
+  return facts;
 }
 
 /**
@@ -135,10 +133,11 @@ export function containerEnvNames(workerDir) {
  * environment is deliberately ignored so the worker sees what it would see on Cloudflare.
  * @param {string} name
  * @param {Set<string>} [containerNames]
+ * @param {Set<string>} [secrets] the worker's WORKER_SECRETS
  * @returns {boolean}
  */
-export function isSecretName(name, containerNames = new Set()) {
-  return WORKER_SECRETS.has(name) || containerNames.has(name);
+export function isSecretName(name, containerNames = new Set(), secrets = new Set()) {
+  return secrets.has(name) || containerNames.has(name);
 }
 
 /**
@@ -147,7 +146,7 @@ export function isSecretName(name, containerNames = new Set()) {
  *   compatibilityDate: string | undefined, compatibilityFlags: string[],
  *   vars: Record<string, any>,
  *   durableObjects: {name: string, className: string}[],
- *   containerEnvNames: string[],
+ *   containerEnvNames: string[], secrets: string[],
  *   crons: string[],
  *   sqliteClasses: string[],
  *   containers: {className: string, image: string, maxInstances: number | undefined, instanceType: string | undefined}[],
@@ -168,6 +167,9 @@ export function loadProject(rootDir) {
   if (!configPath) throw new Error(`no wrangler.jsonc in ${root}`);
   const raw = parseJsonc(readFileSync(configPath, 'utf8'));
   if (typeof raw.main !== 'string') throw new Error(`${configPath}: "main" is required`);
+  const workerDir = path.dirname(path.resolve(root, raw.main));
+  const facts = existsSync(path.join(workerDir, 'settings.py')) ? workerFacts(workerDir) : { containerEnvNames: [], secrets: [] };
+  if (raw.containers?.length && facts.containerEnvNames.length === 0) throw new Error(`${workerDir}: no settings.py to ask for CONTAINER_ENV_NAMES`);
   return {
     root,
     configPath,
@@ -183,8 +185,9 @@ export function loadProject(rootDir) {
     // Durable Object classes with SQLite storage (`ctx.storage.sql`): every migration's new_sqlite_classes.
     sqliteClasses: (raw.migrations ?? []).flatMap((m) => m.new_sqlite_classes ?? []),
     crons: Array.isArray(raw.triggers?.crons) ? raw.triggers.crons.map(String) : [],
-    // Only a project with containers needs the list (and then it must exist).
-    containerEnvNames: raw.containers?.length ? containerEnvNames(path.dirname(path.resolve(root, raw.main))) : [],
+    // Only a project with containers passes names on (and then the list must exist).
+    containerEnvNames: raw.containers?.length ? facts.containerEnvNames : [],
+    secrets: facts.secrets,
     containers: (raw.containers ?? []).map((c) => ({
       className: c.class_name,
       image: c.image,
@@ -199,11 +202,12 @@ export function loadProject(rootDir) {
  * Build the worker's string env: wrangler `vars`, overridden by `.dev.vars`, overridden by the
  * process environment for declared vars, the worker's secrets and the names it passes to containers.
  * Non-string `vars` values (numbers, JSON objects) are stringified: the Python side reads strings.
- * @param {{vars: Record<string, any>, containerEnvNames?: string[]}} project
+ * @param {{vars: Record<string, any>, containerEnvNames?: string[], secrets?: string[]}} project
  * @param {{processEnv?: Record<string, string | undefined>, dotVarsText?: string | null}} [opts]
  * @returns {Record<string, string>}
  */
 export function buildEnv(project, { processEnv = {}, dotVarsText = null } = {}) {
+  const secrets = new Set(project.secrets ?? []);
   /** @type {Record<string, string>} */
   const env = {};
   for (const [k, v] of Object.entries(project.vars ?? {})) {
@@ -214,7 +218,7 @@ export function buildEnv(project, { processEnv = {}, dotVarsText = null } = {}) 
   const containerNames = new Set(project.containerEnvNames ?? []);
   for (const [k, v] of Object.entries(processEnv)) {
     if (v === undefined) continue;
-    if (declared.has(k) || isSecretName(k, containerNames)) env[k] = v;
+    if (declared.has(k) || isSecretName(k, containerNames, secrets)) env[k] = v;
   }
   return env;
 }

@@ -31,6 +31,10 @@ CONTAINER_ENV_NAMES = (
     "DEMO_MODELS", "LITELLM_NUM_WORKERS", "LITELLM_LOG",
 )
 
+# Secrets the Worker itself reads (`wrangler secret put` in a deployment; the local runtime takes them from the
+# environment or .dev.vars, asking this module for the list).
+WORKER_SECRETS = ("LITELLM_MASTER_KEY", "KEY_MARK_SECRET", "LITELLM_UPSTREAM_URL", "LITELLM_UPSTREAM_KEY")
+
 _HTTP_URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 
 Lookup = Callable[[str], "str | None"]

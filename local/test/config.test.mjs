@@ -3,9 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseJsonc, parseDotVars, loadProject, buildEnv, isSecretName, containerEnvNames } from '../config.mjs';
+import { parseJsonc, parseDotVars, loadProject, buildEnv, isSecretName, workerFacts } from '../config.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -59,25 +58,23 @@ test('parseDotVars: quotes, comments, export, blank lines, multi-line', () => {
 
 test('isSecretName: the worker secrets and the container names given', () => {
   const containerNames = new Set(['OPENAI_API_KEY', 'REDIS_HOST']);
-  for (const n of ['LITELLM_MASTER_KEY', 'LITELLM_UPSTREAM_URL', 'LITELLM_UPSTREAM_KEY', 'OPENAI_API_KEY', 'REDIS_HOST']) {
-    assert.equal(isSecretName(n, containerNames), true, n);
+  const secrets = new Set(['LITELLM_MASTER_KEY', 'KEY_MARK_SECRET']);
+  for (const n of ['LITELLM_MASTER_KEY', 'KEY_MARK_SECRET', 'OPENAI_API_KEY', 'REDIS_HOST']) {
+    assert.equal(isSecretName(n, containerNames, secrets), true, n);
   }
-  for (const n of ['PATH', 'HOME', 'COHERE_API_KEY', 'REDIS_URL']) assert.equal(isSecretName(n, containerNames), false, n);
+  for (const n of ['PATH', 'HOME', 'COHERE_API_KEY', 'REDIS_URL']) assert.equal(isSecretName(n, containerNames, secrets), false, n);
   assert.equal(isSecretName('OPENAI_API_KEY'), false, 'only names the worker passes on');
 });
 
-test('containerEnvNames reads the same tuple Python sees in worker/', () => {
-  const fromJs = containerEnvNames(path.join(ROOT, 'worker'));
-  const script = 'import json, sys; sys.path.insert(0, "worker"); import settings; print(json.dumps(settings.CONTAINER_ENV_NAMES))';
-  const fromPy = JSON.parse(execFileSync(path.join(ROOT, '.venv', 'bin', 'python'), ['-c', script], { cwd: ROOT, encoding: 'utf8' }));
-  assert.deepEqual(fromJs, fromPy);
-  for (const n of ['OPENAI_API_KEY', 'AZURE_API_VERSION', 'LITELLM_LOG', 'LITELLM_NUM_WORKERS']) assert.ok(fromJs.includes(n), n);
+test('workerFacts asks the worker\'s own Python for its env names and secrets', () => {
+  const facts = workerFacts(path.join(ROOT, 'worker'));
+  for (const n of ['OPENAI_API_KEY', 'AZURE_API_VERSION', 'LITELLM_LOG', 'LITELLM_NUM_WORKERS']) assert.ok(facts.containerEnvNames.includes(n), n);
+  for (const n of ['LITELLM_MASTER_KEY', 'KEY_MARK_SECRET', 'LITELLM_UPSTREAM_URL']) assert.ok(facts.secrets.includes(n), n);
 
   const dir = mkdtempSync(path.join(tmpdir(), 'names-'));
-  writeFileSync(path.join(dir, 'a.py'), 'X = 1\n');
-  writeFileSync(path.join(dir, 'b.py'), 'CONTAINER_ENV_NAMES = (\n    "A_KEY",  # comment "NOT_ME"\n    \'B_VAR\',\n)\n');
-  assert.deepEqual(containerEnvNames(dir), ['A_KEY', 'B_VAR']);
-  assert.throws(() => containerEnvNames(mkdtempSync(path.join(tmpdir(), 'none-'))), /no CONTAINER_ENV_NAMES/);
+  writeFileSync(path.join(dir, 'settings.py'), 'NAMES = ("A_KEY",)\nCONTAINER_ENV_NAMES = NAMES + ("B_VAR",)  # computed: a regex could not\n');
+  assert.deepEqual(workerFacts(dir), { containerEnvNames: ['A_KEY', 'B_VAR'], secrets: [] });
+  assert.throws(() => workerFacts(mkdtempSync(path.join(tmpdir(), 'none-'))), /could not ask/);
 });
 
 test('the real project: names the worker passes on reach its env from the shell', () => {
@@ -120,7 +117,8 @@ test('loadProject reads wrangler.jsonc', () => {
 });
 
 test('buildEnv precedence: vars < .dev.vars < process env (declared or secret names only)', () => {
-  const project = { vars: { LOG_LEVEL: 'info', MODE: 'a', N: 3, OBJ: { k: 1 } }, containerEnvNames: ['OPENAI_API_KEY'] };
+  const project = { vars: { LOG_LEVEL: 'info', MODE: 'a', N: 3, OBJ: { k: 1 } }, containerEnvNames: ['OPENAI_API_KEY'],
+    secrets: ['LITELLM_MASTER_KEY'] };
   const env = buildEnv(project, {
     dotVarsText: 'MODE=b\nLITELLM_MASTER_KEY=from-dotvars\nEXTRA=dv\n',
     processEnv: {
