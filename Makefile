@@ -73,10 +73,13 @@ local-test: install
 e2e: install
 	$(VENV)/bin/pytest -q tests/e2e tests/fakes
 
+# Fastest first, so a broken unit fails in seconds: lint, the CPython units and project checks, the local
+# runtime's own tests, then everything that drives a gateway (e2e, clients, fakes, bench smoke).
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q tests/unit tests/project
 	node --test local/test/*.test.mjs
-	$(VENV)/bin/pytest -q tests
+	$(VENV)/bin/pytest -q tests --ignore=tests/unit --ignore=tests/project
 
 bench: install
 	$(VENV)/bin/python -m bench
