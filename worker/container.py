@@ -31,7 +31,7 @@ from keys.booking import Booking
 from keys.edge_rpc import JsRpc, KeyServiceError
 from keys.ledger import MasterLedger
 from keys.ops import DIRECTORY
-from keys.pricing import MODEL_INFO_PATH, PRICES_TTL_MS, Price, prices_from_model_info
+from keys.pricing import MODEL_INFO_PATH, PRICES_TTL_MS, Price, prices_from_model_info, unpriced
 from keys.ticket import TICKET_HEADER, Ticket
 from keys.workerd_sql import WorkerdSql
 from lifecycle import ExitReason, State, idle_check
@@ -159,6 +159,9 @@ class LiteLLMContainer(DurableObject):
         prices = prices_from_model_info(info)
         if prices:  # an empty answer (LiteLLM busy, booting) is asked again next time
             self._price_cache = (now_ms() + PRICES_TTL_MS, prices)
+            free = unpriced(prices)
+            if free:  # once per cache fill: a model without a price is never silently free
+                self._log.emit("warning", "models_unpriced", models=free[:50])
         return prices
 
     def _booking(self, ticket_header: str | None, settings: Settings) -> Booking | None:
@@ -199,9 +202,14 @@ class LiteLLMContainer(DurableObject):
 
     async def _report(self, settings: Settings) -> dict[str, object]:
         if self._supervisor is None:
-            return {"state": (State.UPSTREAM if settings.upstream_url else State.UNBOUND).value}
+            if settings.upstream_url is None:
+                return {"state": State.UNBOUND.value}
+            return {"state": State.UPSTREAM.value, "unpriced_models": unpriced(await self._prices(settings))}
         await self._supervisor.load()
-        return {**self._supervisor.report(), "inflight": self._activity.inflight}
+        report = {**self._supervisor.report(), "inflight": self._activity.inflight}
+        if self._supervisor.container.running:  # never starts one: prices are asked only of a running LiteLLM
+            report["unpriced_models"] = unpriced(await self._prices(settings))
+        return report
 
     def _container_env(self, settings: Settings) -> Callable[[], dict[str, str]]:
         """What a boot starts LiteLLM with: read when it starts, not before."""

@@ -123,3 +123,11 @@ def test_cors_is_off_by_default(gateway: Gateway) -> None:
         **origin, "access-control-request-method": "POST"})
     assert preflight.status_code == 403
     assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_health_names_the_models_litellm_would_serve_for_free(gateway: Gateway) -> None:
+    """A model without a price is never silently free: /health names it (and a warning is logged)."""
+    assert gateway.chat("gpt-4o-mini", "priced?").status_code == 200
+    container = gateway.health()["container"]
+    assert "slow-stream" in container["unpriced_models"]  # the fake's gpt-delay300: LiteLLM has no price for it
+    assert "gpt-4o-mini" not in container["unpriced_models"]

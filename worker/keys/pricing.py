@@ -36,6 +36,11 @@ def prices_from_model_info(body: Any) -> dict[str, Price]:
     return prices
 
 
+def unpriced(prices: dict[str, Price]) -> list[str]:
+    """The models LiteLLM would serve for free: budgets never bind on them, so the operator must see them."""
+    return sorted(name for name, price in prices.items() if price == Price())
+
+
 def request_cost(header_value: str | None, model: str | None, usage: Usage, prices: dict[str, Price]) -> float:
     from_header = _rate(header_value)
     if header_value is not None and (from_header > 0 or usage.total_tokens == 0):
