@@ -8,7 +8,11 @@ Against one fake provider on loopback, in sequence (never two LiteLLMs at once: 
      interleaved in rounds, plus the edge's CPU split into Worker and Durable Object;
   4. gateway, N=2     - CONTAINER_INSTANCES=2: two containers behind one edge, concurrency phase only;
   5. cold burst       - CONTAINER_INSTANCES=3, MIN_WARM_INSTANCES=1: a burst warm, then after the idle stop
-                        of all but the warm floor (bench/burst.py).
+                        of all but the warm floor (bench/burst.py);
+  6. forged key       - a 10 MiB body of 1.25 M tiny objects with a forged gateway key, no key and a random key:
+                        time and runtime CPU to the 401 (bench/hostile.py; with GATEWAY_URL too);
+  7. memory           - what each shape of request, and 64 streams at once, add to an isolate: a fresh runtime
+                        per row in front of one LiteLLM (bench/memory.py; local runtime only).
 With GATEWAY_URL (and GATEWAY_KEY) set it measures that gateway instead of starting the local runtime:
 LITELLM_URL/LITELLM_KEY name the LiteLLM it fronts (LiteLLM direct and the like-for-like rounds), and
 GATEWAY_PID / LITELLM_PID, when those run on this machine, let it read their CPU.
@@ -43,8 +47,10 @@ from .config import (
     pycache_prefix,
     render_bench_config,
 )
+from .hostile import bench_forged_local, forged_key_rounds
 from .local import bench_gateway, bench_gateway_scaled, bench_litellm_direct
 from .measure import Target, run_target
+from .memory import memory_rows
 from .paced import Pair, paced_rounds
 
 DEFAULT_OUT = ROOT / "bench" / "results.json"
@@ -94,6 +100,7 @@ def bench_remote(url: str, counts: Counts, results: dict[str, Any]) -> None:
         say(f"like for like: {counts.rounds} rounds of {counts.per_round} requests per kind")
         results["paced"] = paced_rounds(Pair(gateway, direct, litellm, runtime), counts.rounds, counts.per_round,
                                         counts.warmup)
+    results["forged_key"] = forged_key_rounds(url, runtime, counts, say)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_gateway(config, env, runtime_env, workdir, fake, counts, results, say)
             bench_gateway_scaled(config, env, runtime_env, workdir, counts, results, say)
             bench_cold_burst(config, env, runtime_env, workdir, counts, results, say)
+            bench_forged_local(runtime_env, workdir, counts, results, say)
+            results["memory"] = memory_rows(config, env, runtime_env, workdir, say)
     results["ratios"] = report.ratios(results)
     results["verdicts"] = report.verdicts(results)
     results["noise"] = report.noise(results)

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .burst import burst_table
+from .hostile import forged_table, forged_verdict
+from .memory import memory_table, memory_verdicts
 from .virtual_keys import key_table
 
 # The issue's targets. Overheads compare the gateway with LiteLLM direct measured in the same run.
@@ -242,7 +244,7 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"+{plain['p50_ms']:.2f} ms p50 without limits, +{rpm['p50_ms']:.2f} ms with rpm_limit; runtime CPU "
             f"+{plain['runtime_cpu_ms']:.2f} / +{rpm['runtime_cpu_ms']:.2f} ms per request; key-object calls "
             f"{keys['kinds']['key']['key_object_calls']} vs {keys['kinds']['master']['key_object_calls']}", goal)
-    return out
+    return [*out, forged_verdict(results.get("forged_key")), *memory_verdicts(results.get("memory"))]
 
 
 NOISE_CORES = 0.25  # other processes' load above which a phase's absolute numbers are not worth much
@@ -259,6 +261,9 @@ def noise(results: dict[str, Any]) -> dict[str, float]:
     for key, cores in results["cold_start"].items():
         if key.endswith("_other_cores") and cores > NOISE_CORES:
             found[key.removesuffix("_other_cores")] = cores
+    forged = (results.get("forged_key") or {}).get("other_cores")
+    if forged is not None and forged > NOISE_CORES:
+        found["forged key"] = forged
     return found
 
 
@@ -280,18 +285,17 @@ def render(results: dict[str, Any], say: Callable[[str], None] = print) -> None:
     if not results.get("remote"):  # a gateway the bench did not start has no cold start it saw
         say(cold_table(results["cold_start"]))
         say("")
-    if results.get("paced"):
-        say(paced_table(results["paced"]))
-        say("")
-    if results.get("virtual_keys"):
-        say(key_table(results["virtual_keys"]))
-        say("")
+    for key, section in (("paced", paced_table), ("virtual_keys", key_table)):
+        if results.get(key):
+            say(section(results[key]))
+            say("")
     if not results.get("remote"):
         say(scale_table(results))
         say("")
-    if results.get("cold_burst"):
-        say(burst_table(results["cold_burst"]))
-        say("")
+    for key, section in (("cold_burst", burst_table), ("forged_key", forged_table), ("memory", memory_table)):
+        if results.get(key):
+            say(section(results[key]))
+            say("")
     for v in results["verdicts"]:
         say(verdict_line(v))
     if results["noise"]:

@@ -1,7 +1,7 @@
 """`python -m bench --smoke` end to end: the report's shape, never its timings (they are machine noise).
 
-Boots one LiteLLM per container (smoke mode skips LiteLLM direct; the cold burst boots three): ~90 s on a quiet
-machine.
+Boots one LiteLLM per container (smoke mode skips LiteLLM direct; the cold burst boots three) and one more for the
+memory rows, which start a fresh runtime per row: ~150 s on a quiet machine.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 VERDICTS = ["edge-overhead", "throughput", "streaming", "litellm-cost", "edge-cpu", "litellm-paced", "cold-burst",
-            "virtual-key"]
+            "virtual-key", "forged-key", "memory-request", "memory-burst"]
 VERDICT = re.compile(rf"^target ({'|'.join(VERDICTS)}): (met|missed|not measured) \((.+) vs (.+)\)$")
 
 
@@ -26,7 +26,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
     python = ROOT / ".venv" / "bin" / "python"
     proc = subprocess.run(
         [str(python if python.exists() else sys.executable), "-m", "bench", "--smoke", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        cwd=ROOT, capture_output=True, text=True, timeout=480, check=False,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return proc.stdout, json.loads(out.read_text())
@@ -49,13 +49,14 @@ def test_one_verdict_line_per_target(smoke: tuple[str, dict]) -> None:
     assert met["edge-overhead"] is None and met["throughput"] is None  # smoke skips LiteLLM direct
     assert met["edge-cpu"] is not None and met["litellm-paced"] is not None  # measured on the gateway's own LiteLLM
     assert met["cold-burst"] is not None and met["virtual-key"] is not None
+    assert all(met[name] is not None for name in ("forged-key", "memory-request", "memory-burst"))
 
 
 def test_results_json_shape(smoke: tuple[str, dict]) -> None:
     _, results = smoke
     assert results["smoke"] is True and results["leftovers"] == []
     expected = {"machine", "counts", "config", "targets", "cold_start", "ratios", "verdicts", "noise", "duration_s",
-                "paced", "cold_burst", "virtual_keys"}
+                "paced", "cold_burst", "virtual_keys", "forged_key", "memory"}
     assert expected <= set(results)
     assert set(results["targets"]) == {"provider", "gateway", "gateway_n2"}  # smoke skips LiteLLM direct
     assert {"throughput_rps", "errors"} <= set(results["targets"].pop("gateway_n2")["concurrent"])
@@ -112,3 +113,34 @@ def test_virtual_keys(smoke: tuple[str, dict]) -> None:
     # The rpm key's window holds every request it sent (all within the last 60 s), none refused.
     assert keys["window_requests_at_end"] == keys["booked_vs_sent"]["key_rpm"][1]
     assert "| virtual keys † (" in stdout and "| virtual key, no limits |" in stdout
+
+
+def test_forged_key(smoke: tuple[str, dict]) -> None:
+    stdout, results = smoke
+    forged, counts = results["forged_key"], results["counts"]
+    assert forged["body_bytes"] <= 10 * 1024 * 1024 and forged["body_bytes"] > 9_000_000
+    assert forged["requests_per_kind"] == counts["forged_rounds"] * counts["forged_per_round"]
+    assert set(forged["kinds"]) == {"none", "forged", "random"}
+    for kind in forged["kinds"].values():
+        assert kind["p50_ms"] <= kind["p95_ms"] <= kind["max_ms"] and kind["runtime_cpu_ms"] is not None
+    k = forged["kinds"]
+    assert forged["forged_over_none"]["p50_ms"] == round(k["forged"]["p50_ms"] - k["none"]["p50_ms"], 2)
+    assert "98d4144" in forged["note"] and "| forged key † (" in stdout
+
+
+def test_memory(smoke: tuple[str, dict]) -> None:
+    stdout, results = smoke
+    memory = results["memory"]
+    fields = {"wasm", "heapUsed", "external", "arrayBuffers", "total"}
+    assert set(memory["idle_baseline"]) == fields and memory["idle_baseline"]["total"] > 0
+    names = list(memory["cases"])
+    assert names[0] == "a small chat" and len(names) >= 7, names
+    for name, row in memory["cases"].items():
+        assert set(row["growth"]) == fields and row["status_expected"], (name, row["status"])
+        assert row["growth"]["total"] == row["peak"]["total"] - row["baseline"]["total"]
+        assert row["budget"] == memory["per_request_budget"] + row["forwarded_bytes"]
+    assert memory["cases"]["a small chat"]["status"] == 200
+    streams = memory["streams"]
+    assert streams["streams"] == 64 and streams["not_200"] == 0
+    assert streams["within"] == (streams["peak"]["total"] <= memory["burst_total_budget"])
+    assert "| memory † (" in stdout and "| idle baseline" in stdout
