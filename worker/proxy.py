@@ -26,6 +26,7 @@ from header_policy import client_response_headers, forwarded_request_headers
 from js_interop import header, iter_headers, js_dict, make_headers, present
 from jsonlog import EventLog
 from keys.pricing import COST_HEADER
+from keys.usage import USAGE_WAIT_S
 from responses import error_response, rewrapped
 from streams import Observer, limited, relay
 from upstream_errors import MAX_ERROR_BODY_BYTES, rewrite
@@ -52,7 +53,7 @@ class Activity:
 class Meter(Protocol):
     """Books the request (keys.booking.Booking): sees a successful answer's body, then its end, once."""
 
-    def observe(self, content_type: str | None, cost_header: str | None) -> Observer | None: ...
+    def observe(self, content_type: str | None, cost_header: str | None, request_bytes: int) -> Observer | None: ...
 
     def settle(self, failed: bool) -> None: ...
 
@@ -120,12 +121,16 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
         "signal": js.AbortSignal.any(to_js(signals)),
     }
     budget: ByteBudget | None = None
+    declared_bytes = 0  # the request body's size, for a booking that must estimate (keys.usage.estimate)
     if present(incoming.body):
         body = incoming.body
-        if judge_declared_length(header(incoming.headers, "content-length"),
-                                 limits.max_request_bytes) is Declared.UNKNOWN:
+        length = header(incoming.headers, "content-length")
+        declared = judge_declared_length(length, limits.max_request_bytes)
+        if declared is Declared.UNKNOWN:
             budget = ByteBudget(limits.max_request_bytes)  # chunked upload: count it on the way through
             body = limited(body, budget, lambda: controller.abort(), quiet=True)
+        elif declared is Declared.WITHIN:
+            declared_bytes = int(length)  # type: ignore[arg-type]
         init["body"] = body
         init["duplex"] = "half"
     try:
@@ -152,7 +157,10 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
     sse = media_type(content_type) == "text/event-stream"
     if sse:
         idle = IdleGuard(limits.stream_idle_seconds, lambda: controller.abort())
-    observer = None if meter is None else meter.observe(content_type, header(upstream.headers, COST_HEADER))
+    # An upload's size is known once LiteLLM answers: it reads the whole body first.
+    request_bytes = declared_bytes if budget is None else budget.seen
+    observer = None if meter is None else meter.observe(content_type, header(upstream.headers, COST_HEADER),
+                                                        request_bytes)
 
     def on_end(failed: bool) -> bytes | None:
         release(False)  # booked with what went by, even when cut short
@@ -162,7 +170,8 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
         log.emit("warning", "stream_interrupted", request_id=request_id, why=why)
         return _error_event(errors.stream_interrupted(_INTERRUPTED[why]), dialect) if sse else None
 
-    return Response(rewrapped(upstream, relay(body, idle.touch if idle else None, on_end, observer), headers))
+    relayed = relay(body, idle.touch if idle else None, on_end, observer, USAGE_WAIT_S)
+    return Response(rewrapped(upstream, relayed, headers))
 
 
 _INTERRUPTED = {"deadline": "MAX_REQUEST_SECONDS reached", "idle": "no data for STREAM_IDLE_SECONDS",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -11,7 +12,7 @@ import js
 from pyodide.ffi import JsException, create_proxy, to_js
 
 from body_limit import ByteBudget
-from js_interop import js_dict
+from js_interop import js_dict, present
 
 _background: set[asyncio.Task] = set()  # strong refs: a pending task must not be collected
 
@@ -73,21 +74,28 @@ async def read_bounded(body: Any, limit: int) -> Any | None:
 
 class Observer(Protocol):
     """Watches a body on its way: `feed` returns None to pass a chunk as is, or the bytes to send instead;
-    `flush` gives what is left once the body is over."""
+    `flush` gives what is left once the body is over; `awaiting_usage`: the answer is over but the usage
+    that follows it is still to come, so the rest is worth reading even with the client gone."""
 
     def feed(self, chunk: bytes) -> bytes | None: ...
 
     def flush(self) -> bytes: ...
 
+    @property
+    def awaiting_usage(self) -> bool: ...
+
 
 def relay(body: Any, on_chunk: Callable[[], None] | None, on_end: Callable[[bool], bytes | None],
-          observer: Observer | None = None) -> Any:
+          observer: Observer | None = None, read_on_s: float = 0.0) -> Any:
     """The bytes of `body`, for the client; `on_end(upstream_failed)` runs once it is over.
 
     `on_chunk` (when given) sees each chunk go by without copying it into Python; `observer` (when given)
     reads each one (and may rewrite it). When the upstream fails mid-body (lost, or aborted by a
     deadline), `on_end` may return final bytes — an error event in the API's own format — which are written
-    before the stream is closed cleanly, instead of a truncated body.
+    before the stream is closed cleanly, instead of a truncated body. When the client leaves, the upstream is
+    cancelled, unless the observer is `awaiting_usage`: then it is read on, for the observer alone, for at
+    most `read_on_s` (a client that closes on `finish_reason` has had the whole answer; its usage comes next).
+    `on_end` runs after that, so what it books includes what was read on.
     """
     proxies: list[Any] = []
     if on_chunk is None and observer is None:
@@ -118,13 +126,23 @@ def relay(body: Any, on_chunk: Callable[[], None] | None, on_end: Callable[[bool
         failed = False
         try:
             # preventAbort: an upstream failure leaves the client's side open for the closing bytes.
-            await body.pipeTo(pipe.writable, js_dict({"preventAbort": True}))
+            # preventCancel: a client that leaves does not stop the upstream by itself; that is decided below.
+            await body.pipeTo(pipe.writable, js_dict({"preventAbort": True, "preventCancel": True}))
         except JsException:
-            failed = True
+            failed = True  # the upstream failed, or the client left: told apart below
         try:
+            # Whatever ended the pipe (workerd was seen to resolve it when the client leaves): an ended or
+            # failed body reads as over at once, one whose client left is read on or stopped here.
+            if observer is not None and observer.awaiting_usage:
+                await _read_on(body, observer, read_on_s)
+            else:
+                with contextlib.suppress(JsException):
+                    await body.cancel(js.Error.new("the client has gone"))
+            writer = pipe.writable.getWriter() if failed else None
+            # The client's side errored: the client left, which is no upstream failure to tell anyone about.
+            failed = writer is not None and present(writer.desiredSize)
             closing = on_end(failed)
-            if failed:
-                writer = pipe.writable.getWriter()
+            if writer is not None and failed:
                 if closing:
                     await writer.write(to_js(closing))
                 await writer.close()
@@ -136,3 +154,21 @@ def relay(body: Any, on_chunk: Callable[[], None] | None, on_end: Callable[[bool
 
     background(pump())
     return pipe.readable
+
+
+async def _read_on(body: Any, observer: Observer, seconds: float) -> None:
+    """The rest of a body for the observer alone (its client has gone, or the body is over), until the observer
+    has its usage, the body ends or fails, or `seconds` have passed; then the upstream is stopped."""
+    reader = body.getReader()
+    until = time.monotonic() + seconds
+    try:
+        while observer.awaiting_usage and (left := until - time.monotonic()) > 0:
+            step = await asyncio.wait_for(reader.read(), left)
+            if step.done:
+                return
+            observer.feed(step.value.to_bytes())  # for nobody: what it returns has no reader
+    except (TimeoutError, JsException):
+        pass  # the wait is over, or the upstream failed: booked with what came
+    finally:
+        with contextlib.suppress(JsException):
+            await reader.cancel(js.Error.new("the client has gone"))

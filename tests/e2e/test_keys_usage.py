@@ -117,7 +117,8 @@ def test_anthropic_stream_is_booked_from_its_events(admin: KeyAdmin) -> None:
 
 
 def test_a_client_that_leaves_mid_stream_is_still_booked(admin: KeyAdmin, provider: FakeProvider) -> None:
-    """Booked as one request (with the tokens seen: none, as usage comes last), and its lease freed."""
+    """Booked as one request with an estimate of what went by (keys.usage: the usage chunk comes last, after
+    the client left), and its lease freed."""
     key = admin.generate(max_parallel_requests=1)
     body = chat_body("usage-leaver", "slow-stream", stream=True)
     with admin.client.stream("POST", "/v1/chat/completions", json=body, headers=bearer(key)) as answer:
@@ -125,7 +126,7 @@ def test_a_client_that_leaves_mid_stream_is_still_booked(admin: KeyAdmin, provid
         first = next(answer.iter_lines())
         assert first.startswith("data:")
     row = admin.wait_booked(token_of(key), 1)
-    assert (row["requests"], row["prompt_tokens"], row["completion_tokens"]) == (1, 0, 0)
+    assert row["requests"] == 1 and row["prompt_tokens"] > 0 and row["completion_tokens"] >= 1
     assert admin.chat(key, "usage-after-leaving", "slow-stream").status_code == 200  # the lease came back
     assert provider.stats()["total"] == 2
 

@@ -7,11 +7,17 @@
   `response.completed`. When the gateway itself added `stream_options.include_usage`, the usage-only
   chunk it caused is removed (and `"usage": null` from the other chunks), so the client gets what it
   asked for.
+- What was served is what is booked: once a stream's end has gone by (a `finish_reason`, the Responses API's
+  text, tool call or output item done) its usage is still to come, and the relay reads on for it after the
+  client has left (`awaiting_usage`, USAGE_WAIT_S); Anthropic's end, `message_delta`, carries it. A stream
+  over without its final usage (the client left mid-generation, the upstream was cut, the usage never came)
+  is booked an estimate from what went by (`estimate`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +26,19 @@ import json_scan
 
 JSON_TAIL_BYTES = 65_536
 MAX_EVENT_BYTES = 1_048_576  # a larger event is passed on unread (and the stream no longer filtered)
+# After a stream's end has been relayed, how long its upstream is read on for the usage once the client has
+# left: providers send it within milliseconds (LiteLLM 1.108.7: 6-12 ms after the finish chunk, measured).
+USAGE_WAIT_S = 5.0
+BYTES_PER_TOKEN = 4  # the estimate's rate: ~4 bytes of English text per token for OpenAI's and Anthropic's
 _USAGE_KEY = re.compile(rb'(?<!\\)"usage"\s*:\s*\{')
 _EVENT_END = re.compile(rb"\r?\n\r?\n")
+# Anthropic's and the Responses API's text deltas: only their text is read (a JSON string cannot nest, so it
+# is decoded on its own: a whole-event parse costs ~4x more in Pyodide).
+_TEXT_DELTA = re.compile(rb'"type"\s*:\s*"(?:content_block_delta|response\.[a-z_.]+\.delta)"')
+_DELTA_TEXT = re.compile(rb'"(?:text|partial_json|thinking|delta)"\s*:\s*("(?:[^"\\]|\\.)*")')
+_STREAM_ENDS = frozenset({"message_delta", "response.output_text.done", "response.function_call_arguments.done",
+                          "response.output_item.done", "response.completed", "response.incomplete",
+                          "response.failed"})
 
 
 @dataclass(frozen=True)
@@ -29,10 +46,28 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     failed: bool = False
+    estimated: bool = False  # not the upstream's count: `estimate` from what went by
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+def estimate(request_bytes: int, generated_bytes: int, prompt: int | None, completion: int | None) -> Usage:
+    """The usage of a stream that ended without its own: what the stream reported so far (Anthropic's
+    `message_start` gives the prompt's tokens first), the rest from sizes at BYTES_PER_TOKEN, rounded up.
+
+    - prompt: the request body's bytes / 4. High by the JSON around the text (~25 tokens a request, ~8 a
+      message); far too high for base64 media (an image costs ~85-1,100 tokens, its base64 counts ~1 per 3
+      bytes); non-ASCII text escaped as \\uXXXX counts 1.5 tokens a character.
+    - completion: the UTF-8 bytes of the generated text relayed (content, tool-call arguments, reasoning
+      text) / 4. English prose ±15 %; code and CJK text count low (~25 %); hidden reasoning tokens, which
+      are billed but never streamed, are missed.
+    """
+    estimated_prompt = math.ceil(max(0, request_bytes) / BYTES_PER_TOKEN)
+    estimated_completion = math.ceil(max(0, generated_bytes) / BYTES_PER_TOKEN)
+    return Usage(estimated_prompt if prompt is None else prompt,
+                 max(completion or 0, estimated_completion), estimated=True)
 
 
 def usage_from_object(usage: Any) -> Usage | None:
@@ -60,6 +95,8 @@ def _count(usage: dict[str, Any], name: str) -> int | None:
 
 class JsonUsage:
     """Feed the JSON body's chunks; `usage()` at the end reads the last top-level-looking usage object."""
+
+    awaiting_usage = False  # never read on once the client has left: the whole body is the answer
 
     def __init__(self) -> None:
         self._tail = b""
@@ -101,6 +138,9 @@ class SseUsage:
         self._prompt: int | None = None
         self._completion: int | None = None
         self._overflowed = False
+        self._generated = 0  # UTF-8 bytes of generated text gone by, for `estimate`
+        self._ended = False  # the stream's end has gone by (finish_reason, message_delta, an output item done)
+        self._complete = False  # and the usage that comes with or after it too: the upstream's own count
 
     def feed(self, chunk: bytes) -> bytes:
         if self._overflowed:
@@ -124,21 +164,44 @@ class SseUsage:
         return self._event(rest, 0) if rest and not self._overflowed else rest
 
     def usage(self) -> Usage | None:
+        """What the stream reported, if anything."""
         if self._prompt is None and self._completion is None:
             return None
         return Usage(self._prompt or 0, self._completion or 0)
 
+    @property
+    def awaiting_usage(self) -> bool:
+        """The answer's end has gone by and its usage is still to come: worth reading on for, client or not."""
+        return self._ended and not self._complete and not self._overflowed
+
+    def served(self, request_bytes: int) -> Usage | None:
+        """What to book: the upstream's usage when it came with or after the stream's end, else an estimate
+        from what went by (`request_bytes`: the request body's size), or None when no text went by and
+        nothing was reported (nothing was served)."""
+        if self._complete or self._generated == 0:
+            return self.usage()
+        return estimate(request_bytes, self._generated, self._prompt, self._completion)
+
     def _event(self, event: bytes, terminator_len: int) -> bytes:
         payload = self._data(event[:len(event) - terminator_len])
-        if payload is None or b'"usage"' not in payload:
+        if payload is None:
             return event
+        if b'"usage"' not in payload:
+            if _TEXT_DELTA.search(payload) is not None:
+                self._generated += _delta_text_bytes(payload)
+                return event
+            if b'"choices"' not in payload and b'.done"' not in payload:
+                return event  # nothing generated, no end, no usage (pings, starts, stops)
         try:
             message = json_scan.loads(payload)
         except ValueError:
             return event
         if not isinstance(message, dict):
             return event
-        self._take(message)
+        self._generated += _choices_text_bytes(message)
+        self._ended = self._ended or _ends_stream(message)
+        if self._take(message) and self._ended:
+            self._complete = True
         if not self._strip or "usage" not in message or not isinstance(message.get("choices"), list):
             return event  # only OpenAI chunks (chat, completions) ever get a usage chunk added
         if message["usage"] is not None and _carries_nothing_else(message):
@@ -151,7 +214,8 @@ class SseUsage:
         lines = [line[5:].lstrip(b" ") for line in event.splitlines() if line.startswith(b"data:")]
         return b"\n".join(lines) if lines else None
 
-    def _take(self, message: dict[str, Any]) -> None:
+    def _take(self, message: dict[str, Any]) -> bool:
+        """Whether the message carried usage (then kept)."""
         source = message.get("usage")
         if message.get("type") == "message_start" and isinstance(message.get("message"), dict):
             source = message["message"].get("usage")  # Anthropic: input tokens come first...
@@ -159,9 +223,56 @@ class SseUsage:
             source = message["response"]["usage"]  # Responses API: response.completed
         found = usage_from_object(source)
         if found is None:
-            return
+            return False
         # ...and message_delta carries the running output count: the latest value of each wins.
         if isinstance(source, dict) and ("prompt_tokens" in source or "input_tokens" in source):
             self._prompt = found.prompt_tokens
         if isinstance(source, dict) and ("completion_tokens" in source or "output_tokens" in source):
             self._completion = found.completion_tokens
+        return True
+
+
+def _ends_stream(message: dict[str, Any]) -> bool:
+    """The generation is over: an OpenAI choice's `finish_reason` (chat and legacy completions), Anthropic's
+    `message_delta` (which carries the output count itself), the Responses API's text, tool call or output item
+    done, or the response. A Responses answer with several items ends more than once: reading on for the usage
+    after the first costs at most USAGE_WAIT_S of the rest."""
+    choices = message.get("choices")
+    if isinstance(choices, list):
+        return any(isinstance(choice, dict) and bool(choice.get("finish_reason")) for choice in choices)
+    return message.get("type") in _STREAM_ENDS
+
+
+def _choices_text_bytes(message: dict[str, Any]) -> int:
+    """UTF-8 bytes of the text an OpenAI chunk adds: content, reasoning, refusal, tool-call arguments (chat),
+    `text` (legacy completions)."""
+    choices = message.get("choices")
+    total = 0
+    for choice in choices if isinstance(choices, list) else ():
+        if not isinstance(choice, dict):
+            continue
+        total += _size(choice.get("text"))
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            total += _size(delta.get("content")) + _size(delta.get("reasoning_content")) + _size(delta.get("refusal"))
+            calls = delta.get("tool_calls")
+            for call in calls if isinstance(calls, list) else ():
+                function = call.get("function") if isinstance(call, dict) else None
+                total += _size(function.get("arguments")) if isinstance(function, dict) else 0
+    return total
+
+
+def _delta_text_bytes(payload: bytes) -> int:
+    """UTF-8 bytes of the text in an Anthropic `content_block_delta` (text, tool input JSON, thinking) or a
+    Responses API `*.delta`; never its `.done` events or `response.completed`, which repeat what came."""
+    total = 0
+    for raw in _DELTA_TEXT.findall(payload):
+        try:
+            total += _size(json.loads(raw))
+        except ValueError:
+            total += len(raw)
+    return total
+
+
+def _size(value: Any) -> int:
+    return len(value.encode("utf-8", "replace")) if isinstance(value, str) else 0
