@@ -24,7 +24,8 @@ _DEFAULT_ALLOWED_HEADERS = ", ".join(sorted(_ALLOWED_HEADER_NAMES))
 _EXPOSED_HEADERS = ("x-request-id, request-id, retry-after, retry-after-ms, x-ratelimit-limit-requests, "
                     "x-ratelimit-limit-tokens, x-ratelimit-remaining-requests, x-ratelimit-remaining-tokens, "
                     "x-ratelimit-reset-requests, x-ratelimit-reset-tokens")
-_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+# [0-9]: \d also takes other scripts' digits; \Z: `$` also matches before a final newline.
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?\Z")
 _HEADER_NAME = re.compile(r"^[a-z0-9-]{1,100}$")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 
@@ -14,8 +15,10 @@ def parse_duration_ms(text: str) -> int:
     match = _DURATION.match(text)
     if match is None:
         raise ValueError(f"not a duration: {text!r} (use e.g. 500ms, 20s, 10m, 1h)")
-    amount, unit = float(match.group(1)), match.group(2) or "s"
-    return round(amount * _UNITS_MS[unit])
+    ms = float(match.group(1)) * _UNITS_MS[match.group(2) or "s"]
+    if math.isinf(ms):  # past ~1e308: round(inf) would raise OverflowError
+        raise ValueError(f"not a duration: {text[:40]!r} (too large)")
+    return round(ms)
 
 
 def format_duration_ms(ms: int) -> str:

@@ -41,7 +41,7 @@ AZURE_METHODS = frozenset({"POST"})
 
 # One segment: unreserved and sub-delim characters only. No percent-escapes at all, so encoded
 # dots and slashes (%2e, %2f, %5c) cannot smuggle a different path past this check.
-_SEGMENT = re.compile(r"^[A-Za-z0-9._~:@!$&'()*+,;=-]+$")
+_SEGMENT = re.compile(r"^[A-Za-z0-9._~:@!$&'()*+,;=-]+\Z")  # \Z: `$` also matches before a final newline
 
 
 class Route(Enum):
@@ -87,10 +87,11 @@ def is_forwarded_path(path: str) -> bool:
 
 def upstream_path(path: str) -> str:
     """The path LiteLLM is asked for: API paths always with `/v1` and without a trailing slash (one form
-    upstream, whatever the client's base URL), Azure deployment routes as sent. Only for forwarded paths."""
+    upstream, whatever the client's base URL), Azure deployment routes as sent but without a trailing slash
+    either. Only for forwarded paths."""
     api_path = _api_path(path)
     if api_path is None:
-        return path
+        return path.rstrip("/") if is_azure_path(path) else path
     return API_PREFIX + api_path  # no trailing slash: LiteLLM would redirect to its own origin
 
 
@@ -111,7 +112,7 @@ def dialect_for(path: str) -> Dialect:
 
 def classify(method: str, path: str) -> Route:
     """Maps a request line to a route; the path is the URL's path, without the query."""
-    method = method.upper()
+    method = method.upper() if method.isascii() else method  # "po\u017ft".upper() == "POST": no look-alikes
     if path in ("/", "/health"):
         if method in ("GET", "HEAD"):
             return Route.ROOT if path == "/" else Route.HEALTH

@@ -9,7 +9,6 @@ restriction holds when it does not.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from keys.material import KEY_PREFIX, MARKED_PREFIX, MAX_KEY_LENGTH, MIN_CUSTOM_KEY_LENGTH
@@ -18,6 +17,7 @@ from keys.periods import MAX_PERIOD_MS, parse_period_ms
 MAX_TEXT = 256  # aliases, ids and model names
 MAX_MODELS = 256
 MAX_METADATA_BYTES = 16_384
+MAX_METADATA_DEPTH = 32  # far deeper, storing the key (asdict, json) runs out of Python's recursion limit
 MAX_LIMIT = 10**12  # JS numbers stay exact far beyond any sane limit
 # LiteLLM 1.108.7's key fields that limit, route, guard or scope a key (or, `grace_period`, keep a regenerated
 # one alive), none enforced here. LiteLLM moves many into `metadata` and reads them there: refused there too.
@@ -120,8 +120,8 @@ def _limit(name: str, value: Any) -> int | None:
 def _budget(name: str, value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise Invalid(name, "must be a number of USD >= 0 or null")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_LIMIT:  # NaN too
+        raise Invalid(name, f"must be a number of USD from 0 to {MAX_LIMIT} or null")
     return float(value)
 
 
@@ -144,9 +144,26 @@ def _metadata(name: str, value: Any) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise Invalid(name, "must be a JSON object")
-    if len(json.dumps(value)) > MAX_METADATA_BYTES:
+    if _depth(value) > MAX_METADATA_DEPTH:
+        raise Invalid(name, f"must nest at most {MAX_METADATA_DEPTH} levels deep")
+    try:
+        size = len(json.dumps(value, allow_nan=False))
+    except ValueError:  # NaN or Infinity: not JSON, so answers naming the key would not be either
+        raise Invalid(name, "must hold finite numbers only") from None
+    if size > MAX_METADATA_BYTES:
         raise Invalid(name, f"must serialise to at most {MAX_METADATA_BYTES} bytes")
     return value
+
+
+def _depth(value: Any) -> int:
+    """How many objects and arrays deep a JSON value nests, counted without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _flag(name: str, value: Any) -> bool:
