@@ -25,7 +25,7 @@ def presented_key(authorization: str | None, x_api_key: str | None, api_key: str
     for raw in (x_api_key, api_key):
         if raw is not None:
             key = raw.strip()
-            return key if key and " " not in key else None
+            return key if len(key.split()) == 1 else None  # one word, as after "Bearer": any whitespace refuses
     return None
 
 
