@@ -28,7 +28,7 @@ from form_reader import read_upload
 from instances import COLD_HEADER, INSTANCE_HEADER, WARM_ONLY_HEADER, instance_names, pick_instance, siblings
 from js_interop import env_lookup, header, js_dict, js_response_of, present, raw_js
 from jsonlog import EventLog
-from key_gate import KeyGate, keys_bound, refusal_error
+from key_gate import KeyGate, keys_bound, need, output_cap, refusal_error
 from keys.admin import is_admin_path, loggable_path
 from keys.material import Mark, mark_of
 from keys.objects import KeyDirectory, VirtualKey
@@ -36,7 +36,7 @@ from keys.ticket import TICKET_HEADER
 from lifecycle import HEALTHY_STATES, State
 from model_choice import Places, decide, pinned, places
 from request_ids import request_id_for
-from request_policy import Caps
+from request_policy import Caps, OutputCap
 from responses import error_response, json_response, with_headers, without_body
 from routing import USAGE_CHUNK_PATHS, Route, classify, dialect_for, upstream_path
 from settings import VERSION, Settings, isolate_settings
@@ -111,7 +111,9 @@ class Default(WorkerEntrypoint):
             return error_response(errors.container_unbound(), request_id, dialect)
         admission = None
         if keys is not None and not is_master:
-            admission = await keys.admit(key, None)  # the model is checked below, once the body is judged
+            # The model is checked below, once the body is judged; what the request may cost is reserved now.
+            admission = await keys.admit(key, None, need(method, path, header(incoming.headers, "content-length"),
+                                                         settings.max_request_bytes))
             if admission.refusal is not None:
                 refused = error_response(refusal_error(admission.refusal, None), request_id, dialect)
                 return with_headers(refused, admission.headers)
@@ -120,9 +122,10 @@ class Default(WorkerEntrypoint):
         try:
             planned = await _judged_request(request, path, method, settings, claim,
                                             ask_usage=keys is not None and upstream_path(path) in USAGE_CHUNK_PATHS,
-                                            pin=pinned(models))
-            if isinstance(planned, errors.GatewayError):
-                return self._refuse(planned, keys, key, admission, None, request_id, dialect, False)
+                                            pin=pinned(models),
+                                            output=output_cap(admission, method, path, urlsplit(request.url).query))
+            if isinstance(planned, errors.GatewayError):  # a 429: what the key reserved does not fit the body
+                return self._refuse(planned, keys, key, admission, None, request_id, dialect, planned.status == 429)
             forwarded, body, named_at, added_usage = planned
             decision = decide(named_at, models)  # the one model it is for, from everywhere LiteLLM reads one
             if decision.refusal is not None:
@@ -255,11 +258,13 @@ async def _warm_first(send: Callable[..., Any], name: str, count: int) -> tuple[
 
 
 async def _judged_request(request: Any, path: str, method: str, settings: Settings, claim: Claim,
-                          ask_usage: bool, pin: bool) -> tuple[Any, Any, Places, bool] | errors.GatewayError:
+                          ask_usage: bool, pin: bool,
+                          output: OutputCap | None = None) -> tuple[Any, Any, Places, bool] | errors.GatewayError:
     """The request's framing and body judged: (the request to forward — the client's, or its upload with the head
     read —, the JSON body to forward or None for a stream that moves as is, where it names its model, whether
     usage was asked for metering), or why not. `pin`: a key with a model list (model_choice): LiteLLM may not
-    fall back to another model, and an upload's head is read for its model."""
+    fall back to another model, and an upload's head is read for its model. `output`: the output cap a key's
+    reservation allows (request_policy.output_caps)."""
     incoming = request.js_object
     length = header(incoming.headers, "content-length")
     declared = judge_declared_length(length, settings.max_request_bytes)
@@ -284,7 +289,8 @@ async def _judged_request(request: Any, path: str, method: str, settings: Settin
         return upload, None, places(method, path, query, tuple(upload.models)), False
     read = await read_json(incoming, int(length) if declared is Declared.WITHIN else None,  # type: ignore[arg-type]
                            settings.max_request_bytes, claim,
-                           Caps(settings.max_num_retries, settings.max_request_seconds, no_fallbacks=pin), ask_usage)
+                           Caps(settings.max_num_retries, settings.max_request_seconds, no_fallbacks=pin,
+                                output=output), ask_usage)
     if isinstance(read, errors.GatewayError):
         return read
     verdict = read.verdict

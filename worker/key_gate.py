@@ -3,7 +3,9 @@ adapter).
 
 The decisions live in the `keys` package (pure, CPython-tested). The edge admits a virtual key's request in
 its object, then hands the container's Durable Object a ticket (keys.ticket) saying who pays; that object
-sees the answer pass and books it (keys.booking), so the edge never reads a body it passes on.
+sees the answer pass and books it (keys.booking), so the edge never reads a body it passes on. A key with a
+budget or a tpm_limit reserves each request's worst case at admission (keys.reservations), from what the edge
+knows before the body (`need`); the body's output cap is then written to fit it (`output_cap`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from workers import Response
 
 import errors
 import json_scan
+from body_limit import Declared, judge_declared_length
 from durations import now_ms
 from js_interop import js_response_of
 from keys import admin, gate
@@ -24,8 +27,12 @@ from keys.edge_rpc import DIRECTORY_BINDING, KEYS_BINDING, InstanceLedgers, JsRp
 from keys.gate import Admission
 from keys.limits import Refusal
 from keys.material import token_of
+from keys.reservations import INPUT, OUTPUT, Need
 from keys.ticket import Ticket
+from model_choice import places
+from request_policy import OutputCap, cost_kind, operation
 from responses import json_response, rewrapped
+from routing import upstream_path
 
 MODELS_PATH = "/v1/models"
 
@@ -33,6 +40,23 @@ MODELS_PATH = "/v1/models"
 def keys_bound(env: Any) -> bool:
     """Keys need both bindings (wrangler.jsonc); without them only the master key works, unmetered."""
     return getattr(env, KEYS_BINDING, None) is not None and getattr(env, DIRECTORY_BINDING, None) is not None
+
+
+def need(method: str, path: str, content_length: str | None, limit: int) -> Need:
+    """What a request may cost, as known before its body is read: its endpoint, and its declared size."""
+    declared = judge_declared_length(content_length, limit) is Declared.WITHIN
+    return Need(cost_kind(method, upstream_path(path)), int(content_length) if declared else None)  # type: ignore[arg-type]
+
+
+def output_cap(admission: Admission | None, method: str, path: str, query: str) -> OutputCap | None:
+    """What the body's output cap must fit (None: nothing to cap, as for the master key or a key without a budget
+    or tpm_limit). The models named in the path or query are priced with the body's."""
+    target = upstream_path(path)
+    if admission is None or admission.grant is None or cost_kind(method, target) not in (OUTPUT, INPUT):
+        return None
+    at = places(method, path, query)
+    named = tuple(model for model in (at.path, *at.query) if model)
+    return OutputCap(admission.grant, admission.prices, operation(target), named)
 
 
 def refusal_error(refusal: Refusal, model: str | None) -> errors.GatewayError:
@@ -64,8 +88,8 @@ class KeyGate:
         answer = await admin.handle(method, path, query, body, caller, self._rpc, now_ms())
         return json_response(answer.body, answer.status)
 
-    async def admit(self, key: str, model: str | None) -> Admission:
-        return await gate.admit(self._rpc, token_of(key), model)
+    async def admit(self, key: str, model: str | None, need: Need | None = None) -> Admission:
+        return await gate.admit(self._rpc, token_of(key), model, need)
 
     @staticmethod
     def ticket(key: str | None, admission: Admission | None, model: str | None, added_usage: bool) -> str:

@@ -6,7 +6,8 @@ and grow every month, and an allow-list would break clients on each new one; wha
 client is the set of names LiteLLM consumes itself — credentials, endpoints, provider steering, routing,
 pricing, mocking and logging sinks — which LiteLLM publishes as a list (`litellm_params.py`). Of those, a
 few harmless ones are allowed, and the retry/timeout knobs are capped rather than refused (SDKs send
-`timeout` on their own).
+`timeout` on their own). For a virtual key with a budget or a tpm_limit, the output a request may generate is
+capped to fit what its key reserved for it (`output_caps`, keys.reservations).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 
 import errors
 from json_scan import MAX_MEMBER_BYTES, JsonRefused, Shape, scan
+from keys.pricing import Price
+from keys.reservations import BUDGET, INPUT, MIN_OUTPUT_TOKENS, NONE, OTHER, OUTPUT, Grant, output_allowance, price_of
 from litellm_params import LITELLM_OWN_PARAMS
 
 # LiteLLM names a client may send: request tracing, caching hints, logging opt-outs and OpenAI's own `metadata`.
@@ -37,9 +40,29 @@ DENIED_PREFIXES = ("mock_", "aws_", "azure_", "vertex_", "litellm_", "anthropic_
 NESTED_CHECKED = ("metadata",)  # LiteLLM reads credentials from here too: same rules one level down
 NO_FALLBACKS = "disable_fallbacks"  # LiteLLM's per-request switch: no other model group after a failure
 CONTINUES = "previous_response_id"  # a stored response the body continues (model_choice)
+# The operations whose cost is their prompt and the text they generate: the members that cap the text (the first
+# is written when the client sent none) and those that multiply it (choices generated, each up to the cap).
+OUTPUT_CAPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "/chat/completions": (("max_tokens", "max_completion_tokens"), ("n",)),
+    "/completions": (("max_tokens",), ("n", "best_of")),
+    "/responses": (("max_output_tokens",), ()),
+    "/messages": (("max_tokens",), ()),
+}
+PROMPT_PRICED = frozenset({"/embeddings", "/moderations", "/messages/count_tokens", "/responses/input_tokens"})
+OUTPUT_PARAMS = frozenset(name for pair in OUTPUT_CAPS.values() for names in pair for name in names)
 # The members the policy decodes; every other one is only named (json_scan never builds it).
 WANTED = frozenset({"model", "stream", "stream_options", NO_FALLBACKS, CONTINUES, *NESTED_CHECKED, *RETRY_PARAMS,
-                    *TIMEOUT_PARAMS})
+                    *TIMEOUT_PARAMS, *OUTPUT_PARAMS})
+
+
+@dataclass(frozen=True)
+class OutputCap:
+    """What a virtual key reserved for a request (keys.reservations), which its output is capped to fit."""
+
+    grant: Grant
+    prices: dict[str, Price]  # the rates reserved at, by model
+    operation: str  # the endpoint (an OUTPUT_CAPS or PROMPT_PRICED key: `operation`)
+    named: tuple[str, ...] = ()  # the models the request names outside its body (path, query): priced too
 
 
 @dataclass(frozen=True)
@@ -47,6 +70,7 @@ class Caps:
     max_num_retries: int
     max_seconds: int
     no_fallbacks: bool = False  # a key with a model list: LiteLLM must not fall back to a model outside it
+    output: OutputCap | None = None  # a key with a budget or tpm_limit: the output cap its reservation allows
 
 
 @dataclass(frozen=True)
@@ -141,7 +165,67 @@ def judge_shape(shape: Shape, caps: Caps, ask_usage: bool = False) -> Accepted |
         changes["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
     if caps.no_fallbacks and data.get(NO_FALLBACKS) is not True:
         changes[NO_FALLBACKS] = True
+    if caps.output is not None:
+        capped = output_caps(data, shape.size, caps.output)
+        if isinstance(capped, errors.GatewayError):
+            return capped
+        changes.update(capped)
     return Accepted(data.get("model"), stream, changes, added_usage, data.get(CONTINUES))
+
+
+def operation(target: str) -> str:
+    """The endpoint of LiteLLM's path `target` (routing.upstream_path): `/v1/chat/completions` and an Azure
+    deployment's `/openai/deployments/{model}/chat/completions` are both `/chat/completions`."""
+    if target.startswith("/openai/deployments/"):
+        parts = target.split("/", 4)
+        return "/" + parts[4] if len(parts) == 5 else target
+    return target.removeprefix("/v1")
+
+
+def cost_kind(method: str, target: str) -> str:
+    """What a request's cost depends on (keys.reservations): generated text, its prompt only, something else
+    (images, audio: not a price per token), or nothing (no body to act on)."""
+    if method != "POST":
+        return NONE
+    name = operation(target)
+    return OUTPUT if name in OUTPUT_CAPS else INPUT if name in PROMPT_PRICED else OTHER
+
+
+def output_caps(data: dict[str, Any], size: int, cap: OutputCap) -> dict[str, Any] | errors.GatewayError:
+    """The members capping a request's output, lowered to fit what its key reserved (written when the client sent
+    none): each choice gets an equal share. The key's 429 when a minimal answer (a prompt-only request: its prompt)
+    does not fit; 400 for a cap or a choice count that is not a whole number."""
+    members, multipliers = OUTPUT_CAPS.get(cap.operation, ((), ()))
+    choices = 1
+    for name in multipliers:
+        value = data.get(name)
+        if value is not None and not (_whole(value) and value >= 1):
+            return errors.param_invalid(name, "a positive integer")
+        choices = max(choices, value or 1)
+    sent: dict[str, int] = {}
+    for name in members:
+        value = data.get(name)
+        if value is not None and not (_whole(value) and value >= 0):
+            return errors.param_invalid(name, "a non-negative integer")
+        if value is not None:
+            sent[name] = value
+    price = price_of(cap.prices, (*cap.named, data.get("model")))
+    allowed, bound = output_allowance(cap.grant, size, price)
+    each = allowed // choices if allowed > 0 else allowed
+    if each < (MIN_OUTPUT_TOKENS if members else 0):
+        if bound == BUDGET:
+            return errors.insufficient_quota("This API key's budget left does not cover this request.", 1)
+        return errors.rate_limit_exceeded("Rate limit reached: this request needs more tokens than this API key "
+                                          "has left of its tokens per minute.", "tokens", 1)
+    if not members:
+        return {}
+    if not sent:
+        return {members[0]: each}
+    return {name: each for name, value in sent.items() if value > each}
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def edits(shape: Shape, changes: dict[str, Any]) -> tuple[Edit, ...]:

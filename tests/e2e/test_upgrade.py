@@ -42,6 +42,8 @@ def test_a_key_issued_before_the_upgrade_keeps_its_settings_spend_and_limits(upg
                                   headers=bearer(expected["key"]))
     assert answer.status_code == 200, answer.text
     assert answer.headers["x-ratelimit-limit-requests"] == "100"
+    # No price learned yet (none was kept before): that request held the whole budget until it was booked.
+    admin.wait_booked(expected["token"], 3)
     refused = upgraded.client.post("/v1/chat/completions", json=chat_body("x", model="gpt-4o"),
                                    headers=bearer(expected["key"]))
     assert refused.status_code == 403, refused.text

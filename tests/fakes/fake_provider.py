@@ -19,7 +19,8 @@ What survives LiteLLM 1.108.7 (measured; pinned by test_litellm_against_fake.py)
     there only arrival times are usable (the fake's spacing is known from ``delay<ms>``).
 
 Inspection: ``GET /_fake/stats`` -> ``{"hits": {model: n}, "total": n, "requests": [last 200 entries]}``
-(entry fields in ``behaviours.Stats.record``); ``POST /_fake/reset`` clears everything.
+(entry fields in ``behaviours.Stats.record``, plus ``max_tokens``: the output cap the request carried, or
+None); ``POST /_fake/reset`` clears everything. The fake never honours that cap (its answer is the echo).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ ROUTES: dict[str, tuple[Handler, MarkerOf]] = {
     "/messages": (anthropic_api.messages, anthropic_api.messages_marker),
 }
 RETRY_AFTER_SECONDS = "7"
+OUTPUT_CAP_NAMES = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 _CUT_LOG_LINE = "ASGI callable returned without completing response."
 _JSON = [(b"content-type", b"application/json")]
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
@@ -181,6 +183,8 @@ class FakeProviderApp:
         marker = route[1](body) if route else ""
         stream = bool(body.get("stream"))
         entry = self.stats.record(path, model, raw, marker, _headers(scope), stream)
+        # The output cap asked for, whichever API's name it has (the gateway writes one for limited keys).
+        entry["max_tokens"] = next((body[name] for name in OUTPUT_CAP_NAMES if body.get(name) is not None), None)
         if route is None:
             entry["status"] = 404
             await _send_json(send, 404, openai_api.error_body(404, f"fake provider: no route {method} {path}"))

@@ -71,6 +71,8 @@ class Booking:
             if ticket.token is None:
                 (await self._master_ledger()).book(ticket.model, *gate.booked(usage, cost, failed), now_ms())
             else:
-                await gate.finish(self._rpc, ticket.token, ticket.lease, ticket.model, usage, cost, failed)
+                # LiteLLM's prices travel with the booking: the key object learns them to reserve budgets.
+                await gate.finish(self._rpc, ticket.token, ticket.lease, ticket.model, usage, cost, failed,
+                                  prices=await self._prices())
         except Exception as exc:  # a lost booking is logged, never raised into a finished stream
             self._log.emit("error", "booking_failed", error=type(exc).__name__)

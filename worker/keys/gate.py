@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keys.limits import Refusal
-from keys.ops import Rpc
+from keys.ops import Rpc, prices_from_wire
+from keys.pricing import Price
 from keys.record import ALL_MODELS
+from keys.reservations import Grant, Need
 from keys.usage import Usage
 
 
@@ -21,15 +23,22 @@ class Admission:
     headers: dict[str, str]  # x-ratelimit-* to add to the response, refused or not
     lease: str | None = None  # hand back to finish()
     models: list[str] = field(default_factory=list)  # the key's allowed models (empty = all)
+    grant: Grant | None = None  # what it reserved, when the edge must write the request's output cap
+    prices: dict[str, Price] = field(default_factory=dict)  # the rates reserved at, to cap by (keys.reservations)
 
 
-async def admit(rpc: Rpc, token: str, model: str | None) -> Admission:
+async def admit(rpc: Rpc, token: str, model: str | None, need: Need | None = None) -> Admission:
     """`token` is material.token_of(presented key); `model` None leaves the model to the edge, which checks
-    it against `Admission.models` once the body is judged (model_allowed)."""
-    answer = await rpc.call(token, "admit", {"model": model})
+    it against `Admission.models` once the body is judged (model_allowed). `need`: what the request may cost,
+    as known before its body is read (keys.reservations); None reserves nothing."""
+    payload: dict[str, Any] = {"model": model}
+    if need is not None:
+        payload["need"] = {"kind": need.kind, "prompt_bytes": need.prompt_bytes}
+    answer = await rpc.call(token, "admit", payload)
     refusal = answer["refusal"]
     return Admission(None if refusal is None else Refusal(**refusal), dict(answer["headers"]),
-                     answer["lease"], list(answer["models"]))
+                     answer["lease"], list(answer["models"]), Grant.from_wire(answer.get("grant")),
+                     prices_from_wire(answer.get("prices")))
 
 
 def booked(usage: Usage | None, cost: float, failed: bool) -> tuple[Usage, float]:
@@ -40,12 +49,15 @@ def booked(usage: Usage | None, cost: float, failed: bool) -> tuple[Usage, float
 
 
 async def finish(rpc: Rpc, token: str, lease: str | None, model: str | None, usage: Usage | None,
-                 cost: float, failed: bool) -> None:
-    """Books the request in the key's object and frees its lease."""
+                 cost: float, failed: bool, prices: dict[str, Price] | None = None) -> None:
+    """Books the request in the key's object and frees its lease with what it reserved. `prices`: LiteLLM's
+    per-token prices by model name (keys.pricing), which the key's object learns to reserve by."""
     counted, charged = booked(usage, cost, failed)
     payload: dict[str, Any] = {"lease": lease, "model": model, "cost": charged,
                                "usage": {"prompt_tokens": counted.prompt_tokens,
                                          "completion_tokens": counted.completion_tokens, "failed": failed}}
+    if prices:
+        payload["prices"] = {name: [price.input_per_token, price.output_per_token] for name, price in prices.items()}
     await rpc.call(token, "finish", payload)
 
 

@@ -2,10 +2,10 @@
 
 Windows: `rpm_limit` and `tpm_limit` count over the trailing 60 s (a sliding log, not per-minute
 buckets), so no burst of 2x the limit fits across a minute boundary and every wait is exact:
-Retry-After is when the oldest request leaves the window (rpm), or when enough tokens have left it to
-be under the limit again (tpm). Tokens are known only once a response is done, so the request that
-crosses `tpm_limit` or `max_budget` completes and the next one is refused. `max_parallel_requests`
-counts admitted requests not yet finished (leases; see store.LEASE_TTL_MS).
+Retry-After is when the oldest request leaves the window (rpm), or when enough tokens have left it for
+the request to fit (tpm). `tpm_limit` and `max_budget` count what requests in flight reserved as used
+(keys.reservations): each admission reserves its worst case, and its booking replaces that by what it used.
+`max_parallel_requests` counts admitted requests not yet finished (leases; see store.LEASE_TTL_MS).
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from keys.pricing import Price
 from keys.record import KeyRecord
+from keys.reservations import BUDGET, Held, Need, Reservation, Shortfall, reserve
 
 WINDOW_MS = 60_000
 PARALLEL_RETRY_AFTER_S = 1  # a slot frees when some request ends: unknowable, so ask again soon
@@ -32,6 +34,7 @@ class Window:
     # (finish time ms, tokens), oldest first: the first one, or all of them when over the tpm limit.
     oldest_tokens: list[tuple[int, int]] = field(default_factory=list)
     inflight: int = 0
+    held: Held = field(default_factory=Held)  # what the requests in flight reserved
 
 
 @dataclass(frozen=True)
@@ -47,14 +50,18 @@ class Refusal:
 class Decision:
     refusal: Refusal | None
     headers: dict[str, str]  # OpenAI's x-ratelimit-* for this key, for refusals and answers alike
+    reservation: Reservation = field(default_factory=Reservation)  # what the lease holds when admitted
+    prices: dict[str, Price] = field(default_factory=dict)  # the rates it was reserved at (the edge caps by them)
 
 
 def invalid_key() -> Refusal:
     return Refusal(401, "invalid_api_key", "invalid_request_error", "Invalid API key.")
 
 
-def decide(record: KeyRecord | None, window: Window, now_ms: int, model: str | None) -> Decision:
-    """Whether the request may go on. `record` must already be rolled over to the current period."""
+def decide(record: KeyRecord | None, window: Window, now_ms: int, model: str | None, need: Need | None = None,
+           prices: dict[str, Price] | None = None) -> Decision:
+    """Whether the request may go on, and what it reserves. `record` must already be rolled over to the current
+    period; `need` None reserves nothing (as for a request that costs nothing); `prices`: see reservations.reserve."""
     if record is None or record.deleted_ms is not None:
         return Decision(invalid_key(), {})
     if record.blocked:
@@ -65,38 +72,66 @@ def decide(record: KeyRecord | None, window: Window, now_ms: int, model: str | N
     if model is not None and not record.allows_model(model):
         return Decision(Refusal(403, "model_not_allowed", "invalid_request_error",
                                 f"This API key is not allowed to use the model '{model[:200]}'."), headers)
-    refusal = _over_limit(record, window, now_ms)
-    if refusal is not None:
-        return Decision(refusal, headers)
-    return Decision(None, rate_limit_headers(record, window, now_ms, admitted=True))
+    verdict = _over_limit(record, window, now_ms, need or Need(), prices or {})
+    if isinstance(verdict, Refusal):
+        return Decision(verdict, headers)
+    return Decision(None, rate_limit_headers(record, window, now_ms, admitted=True, reserved=verdict.tokens),
+                    verdict, prices or {})
 
 
-def _over_limit(record: KeyRecord, window: Window, now_ms: int) -> Refusal | None:
-    if record.max_budget is not None and record.spend >= record.max_budget:
-        reset = record.budget_reset_ms(now_ms)
-        return Refusal(429, "insufficient_quota", "insufficient_quota",
-                       f"This API key has used its budget of {record.max_budget} USD"
-                       + ("." if reset is None else " for this period."),
-                       None if reset is None else _seconds(reset - now_ms))
+def _over_limit(record: KeyRecord, window: Window, now_ms: int, need: Need,
+                prices: dict[str, Price]) -> Refusal | Reservation:
+    verdict = reserve(record.tpm_limit, window.tokens, record.max_budget, record.spend, window.held, need, prices)
+    if isinstance(verdict, Shortfall) and verdict.limit == BUDGET:
+        return budget_refusal(record, now_ms, verdict.held)
     if record.rpm_limit is not None and window.requests >= record.rpm_limit:
         # When the oldest admissions have left the window for one more to fit.
         free_at = window.oldest_requests[window.requests - record.rpm_limit] + WINDOW_MS
         return Refusal(429, "rate_limit_exceeded", "requests",
                        f"Rate limit reached: {record.rpm_limit} requests per minute for this API key.",
                        _seconds(free_at - now_ms))
-    if record.tpm_limit is not None and window.tokens >= record.tpm_limit:
-        return Refusal(429, "rate_limit_exceeded", "tokens",
-                       f"Rate limit reached: {record.tpm_limit} tokens per minute for this API key.",
-                       _seconds(_tokens_under_at(window, record.tpm_limit) - now_ms))
+    if isinstance(verdict, Shortfall):
+        return _tokens_refusal(record.tpm_limit or 0, window, now_ms, verdict)
     if record.max_parallel_requests is not None and window.inflight >= record.max_parallel_requests:
         return Refusal(429, "rate_limit_exceeded", "requests",
                        f"Too many parallel requests: at most {record.max_parallel_requests} for this API key.",
                        PARALLEL_RETRY_AFTER_S)
-    return None
+    return verdict
 
 
-def rate_limit_headers(record: KeyRecord, window: Window, now_ms: int, admitted: bool = False) -> dict[str, str]:
-    """Only for the limits the key has. `reset-*` is the time until `remaining` next goes up."""
+def budget_refusal(record: KeyRecord, now_ms: int, held: bool) -> Refusal:
+    """`held`: what requests in flight reserved is in the way (ask again soon), else the budget left is not
+    enough (until the period resets)."""
+    if held:
+        return Refusal(429, "insufficient_quota", "insufficient_quota",
+                       "This API key's budget left is reserved by its requests in flight.", PARALLEL_RETRY_AFTER_S)
+    reset = record.budget_reset_ms(now_ms)
+    spent = record.max_budget is not None and record.spend >= record.max_budget
+    return Refusal(429, "insufficient_quota", "insufficient_quota",
+                   (f"This API key has used its budget of {record.max_budget} USD" if spent else
+                    f"This API key's budget of {record.max_budget} USD does not cover this request")
+                   + ("." if reset is None else " for this period."),
+                   None if reset is None else _seconds(reset - now_ms))
+
+
+def _tokens_refusal(limit: int, window: Window, now_ms: int, short: Shortfall) -> Refusal:
+    if short.held:
+        return Refusal(429, "rate_limit_exceeded", "tokens",
+                       f"Rate limit reached: {limit} tokens per minute for this API key, reserved by its requests "
+                       "in flight.", PARALLEL_RETRY_AFTER_S)
+    if short.least_tokens > limit:  # never fits: OpenAI's "Request too large"
+        return Refusal(429, "rate_limit_exceeded", "tokens",
+                       f"Request too large: it needs at least {short.least_tokens} tokens (its prompt estimated "
+                       f"from its size, and a minimal answer); this API key's limit is {limit} tokens per minute.")
+    return Refusal(429, "rate_limit_exceeded", "tokens",
+                   f"Rate limit reached: {limit} tokens per minute for this API key.",
+                   _seconds(_tokens_under_at(window, limit - max(short.least_tokens, 1) + 1) - now_ms))
+
+
+def rate_limit_headers(record: KeyRecord, window: Window, now_ms: int, admitted: bool = False,
+                       reserved: int = 0) -> dict[str, str]:
+    """Only for the limits the key has. `reset-*` is the time until `remaining` next goes up; the tokens
+    remaining leave out what requests in flight reserved (`reserved`: this one's, once admitted)."""
     headers: dict[str, str] = {}
     if record.rpm_limit is not None:
         used = window.requests + int(admitted)
@@ -106,7 +141,8 @@ def rate_limit_headers(record: KeyRecord, window: Window, now_ms: int, admitted:
         headers["x-ratelimit-reset-requests"] = format_reset_ms(0 if oldest is None else oldest + WINDOW_MS - now_ms)
     if record.tpm_limit is not None:
         headers["x-ratelimit-limit-tokens"] = str(record.tpm_limit)
-        headers["x-ratelimit-remaining-tokens"] = str(max(0, record.tpm_limit - window.tokens))
+        left = record.tpm_limit - window.tokens - window.held.tokens - reserved
+        headers["x-ratelimit-remaining-tokens"] = str(max(0, left))
         first = window.oldest_tokens[0][0] + WINDOW_MS - now_ms if window.oldest_tokens else 0
         headers["x-ratelimit-reset-tokens"] = format_reset_ms(first)
     return headers

@@ -36,7 +36,8 @@ OP_PATH = "/__keys/"
 CREATING_OPS = frozenset({"create", "import"})  # the only ops that may give a key object its storage
 # What an object that never held a key answers, read-only: a stranger's guess leaves nothing behind.
 _NO_KEY: dict[str, dict[str, Any]] = {
-    "admit": {"refusal": asdict(invalid_key()), "headers": {}, "lease": None, "models": []},
+    "admit": {"refusal": asdict(invalid_key()), "headers": {}, "lease": None, "models": [], "grant": None,
+              "prices": {}},
     "record": {"record": None}, "change": {"record": None}, "delete": {"record": None},
     "take": {"state": None}, "ledger": {"rows": []}, "finish": {},
 }

@@ -6,11 +6,14 @@ over `sqlite3`, so what runs in workerd is what the tests ran. `Rpc` is how call
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from typing import Any, Protocol
 
 from keys.directory import DirectoryStore
+from keys.pricing import Price
 from keys.record import KeyRecord
+from keys.reservations import Need
 from keys.store import KeyStore
 from keys.usage import Usage
 
@@ -34,14 +37,19 @@ def _record(record: KeyRecord | None) -> dict[str, Any]:
 
 
 def key_op(store: KeyStore, op: str, payload: dict[str, Any], now_ms: int) -> dict[str, Any]:
-    if op == "admit":
-        decision, lease, record = store.admit(now_ms, payload.get("model"))
-        refusal = decision.refusal
+    if op == "admit":  # `need` absent (an edge from before reservations): nothing reserved
+        need = Need.from_wire(payload["need"]) if "need" in payload else None
+        decision, lease, record = store.admit(now_ms, payload.get("model"), need)
+        refusal, grant = decision.refusal, decision.reservation.grant
+        capped = refusal is None and grant.output_tokens is not None  # the edge writes the request's output cap
+        prices = decision.prices if capped and grant.usd is not None else {}
         return {"refusal": None if refusal is None else asdict(refusal), "headers": decision.headers,
-                "lease": lease, "models": [] if record is None else record.models}
+                "lease": lease, "models": [] if record is None else record.models,
+                "grant": asdict(grant) if capped else None,
+                "prices": {name: [price.input_per_token, price.output_per_token] for name, price in prices.items()}}
     if op == "finish":
         store.finish(payload.get("lease"), payload.get("model"), Usage(**payload["usage"]),
-                     float(payload["cost"]), now_ms)
+                     float(payload["cost"]), now_ms, prices_from_wire(payload.get("prices")))
         return {}
     if op == "record":  # the live record, or the deleted one (for /key/info status "deleted")
         return _record(store.current(now_ms) or store.load())
@@ -58,6 +66,16 @@ def key_op(store: KeyStore, op: str, payload: dict[str, Any], now_ms: int) -> di
     if op == "ledger":
         return {"rows": store.ledger(payload["start_day"], payload["end_day"])}
     raise KeyError(op)
+
+
+def prices_from_wire(value: Any) -> dict[str, Price]:
+    """`{model: [input per token, output per token]}` (keys.gate.finish), whatever is malformed left out."""
+    prices: dict[str, Price] = {}
+    for name, pair in (value.items() if isinstance(value, dict) else ()):
+        if isinstance(name, str) and isinstance(pair, list) and len(pair) == 2 and all(
+                isinstance(rate, int | float) and not isinstance(rate, bool) and 0 <= rate < math.inf for rate in pair):
+            prices[name] = Price(float(pair[0]), float(pair[1]))
+    return prices
 
 
 def directory_op(store: DirectoryStore, op: str, payload: dict[str, Any], now_ms: int) -> dict[str, Any]:

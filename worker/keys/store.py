@@ -1,4 +1,5 @@
-"""A key object's state in its own SQLite: the record, the trailing-minute window, leases and the ledger.
+"""A key object's state in its own SQLite: the record, the trailing-minute window, leases (with what each
+reserved: keys.reservations), the per-token prices learned from bookings, and the ledger.
 
 Every method is synchronous and runs inside one `transaction`: in a Durable Object nothing else runs
 between the read and the write (no await), so decisions hold exactly under any concurrency.
@@ -13,11 +14,14 @@ from typing import Any
 
 from keys.ledger import LEDGER_TABLE, book, rows
 from keys.limits import WINDOW_MS, Decision, Window, decide
-from keys.record import KeyRecord
+from keys.pricing import Price
+from keys.record import ALL_MODELS, KeyRecord
+from keys.reservations import INPUT, OUTPUT, Held, Need, least_tokens
 from keys.sql import SqlExec, migrate, one
 from keys.usage import Usage
 
-LEASE_TTL_MS = 900_000  # a lease whose release never came (client gone before headers) frees itself after 15 min
+# A lease whose release never came (client gone before headers) frees itself, and what it reserved, after 15 min.
+LEASE_TTL_MS = 900_000
 
 MIGRATIONS: list[list[str]] = [
     [
@@ -26,6 +30,11 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX window_events_ts ON window_events (ts_ms)",
         "CREATE TABLE leases (id TEXT PRIMARY KEY, started_ms INTEGER NOT NULL)",
         LEDGER_TABLE,
+    ],
+    [  # reservations (leases written before hold nothing) and the prices they are made at
+        "ALTER TABLE leases ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE leases ADD COLUMN usd REAL NOT NULL DEFAULT 0",
+        "CREATE TABLE prices (model TEXT PRIMARY KEY, input REAL NOT NULL, output REAL NOT NULL)",
     ],
 ]
 _RECORD_FIELDS = frozenset(f.name for f in fields(KeyRecord))
@@ -103,8 +112,9 @@ class KeyStore:
             record = self._current(now_ms)
             if record is None:
                 return None
-            state = {"record": asdict(record), "ledger": self._db.exec("SELECT * FROM ledger")}
-            for table in ("record", "window_events", "leases", "ledger"):
+            state = {"record": asdict(record), "ledger": self._db.exec("SELECT * FROM ledger"),
+                     "prices": self._db.exec("SELECT model, input, output FROM prices")}
+            for table in ("record", "window_events", "leases", "ledger", "prices"):
                 self._db.exec(f"DELETE FROM {table}")
             return state
         return self._db.transaction(run)
@@ -125,28 +135,38 @@ class KeyStore:
                               " completion_tokens = completion_tokens + excluded.completion_tokens,"
                               " cost = cost + excluded.cost", row["day"], row["model"], row["requests"],
                               row["failed_requests"], row["prompt_tokens"], row["completion_tokens"], row["cost"])
+            self._learn({row["model"]: Price(row["input"], row["output"]) for row in state.get("prices", [])})
             return True
         return self._db.transaction(run)
 
     # -- per request -----------------------------------------------------------------------------
 
-    def admit(self, now_ms: int, model: str | None) -> tuple[Decision, str | None, KeyRecord | None]:
-        """The decision, the lease to hand back to `finish` when admitted, and the record."""
+    def admit(self, now_ms: int, model: str | None,
+              need: Need | None = None) -> tuple[Decision, str | None, KeyRecord | None]:
+        """The decision, the lease to hand back to `finish` when admitted (holding what the request reserved),
+        and the record. `need` None reserves nothing."""
         def run() -> tuple[Decision, str | None, KeyRecord | None]:
             record = self._current(now_ms)
-            window = self._window(now_ms, record) if record is not None else Window()
-            decision = decide(record, window, now_ms, model)
+            window = self._window(now_ms, record, need) if record is not None else Window()
+            priced = record is not None and record.max_budget is not None and need is not None \
+                and need.kind in (OUTPUT, INPUT)
+            decision = decide(record, window, now_ms, model, need, self.prices(record) if priced else {})
             if decision.refusal is not None:
                 return decision, None, record
             lease = secrets.token_hex(8)
-            self._db.exec("INSERT INTO leases (id, started_ms) VALUES (?, ?)", lease, now_ms)
+            held = decision.reservation
+            self._db.exec("INSERT INTO leases (id, started_ms, tokens, usd) VALUES (?, ?, ?, ?)", lease, now_ms,
+                          held.tokens, float(held.usd))
             if record is not None and record.rpm_limit is not None:
                 self._db.exec("INSERT INTO window_events (ts_ms, requests, tokens) VALUES (?, 1, 0)", now_ms)
             return decision, lease, record
         return self._db.transaction(run)
 
-    def finish(self, lease: str | None, model: str | None, usage: Usage, cost: float, now_ms: int) -> None:
-        """Releases the lease and books the request (failed ones too, with their zero tokens)."""
+    def finish(self, lease: str | None, model: str | None, usage: Usage, cost: float, now_ms: int,
+               prices: dict[str, Price] | None = None) -> None:
+        """Releases the lease and what it reserved, and books the request (failed ones too, with their zero
+        tokens): the reservation is replaced by what it used. `prices`: LiteLLM's per-token prices by model, to
+        learn (keys.reservations reserves at them)."""
         def run() -> None:
             if lease is not None:
                 self._db.exec("DELETE FROM leases WHERE id = ?", lease)
@@ -159,18 +179,39 @@ class KeyStore:
                               now_ms, usage.total_tokens)
             if cost > 0:
                 self.save(KeyRecord(**{**asdict(record), "spend": record.spend + cost}))
+            if prices:
+                allowed = not record.models or ALL_MODELS in record.models
+                self._learn({name: price for name, price in prices.items() if allowed or name in record.models})
         self._db.transaction(run)
+
+    def prices(self, record: KeyRecord | None = None) -> dict[str, Price]:
+        """The prices learned, of the models `record` may use."""
+        rows = self._db.exec("SELECT model, input, output FROM prices")
+        every = record is None or not record.models or ALL_MODELS in record.models
+        return {row["model"]: Price(float(row["input"]), float(row["output"])) for row in rows
+                if every or row["model"] in record.models}  # type: ignore[union-attr]
+
+    def _learn(self, prices: dict[str, Price]) -> None:
+        """Writes only the prices that changed: a booking passes the same table most of the time."""
+        known = self.prices()
+        for name, price in prices.items():
+            if known.get(name) != price:
+                self._db.exec("INSERT INTO prices (model, input, output) VALUES (?, ?, ?) ON CONFLICT (model)"
+                              " DO UPDATE SET input = excluded.input, output = excluded.output", name,
+                              float(price.input_per_token), float(price.output_per_token))
 
     def ledger(self, start_day: str, end_day: str) -> list[dict[str, Any]]:
         return rows(self._db, start_day, end_day)
 
-    def _window(self, now_ms: int, record: KeyRecord) -> Window:
+    def _window(self, now_ms: int, record: KeyRecord, need: Need | None = None) -> Window:
         """Totals counted in SQL: rows cross into Python only as far as a reset time or a refusal needs them,
         so an admission costs the same with 10 or 10,000 requests in the key's last minute."""
         self._db.exec("DELETE FROM window_events WHERE ts_ms <= ?", now_ms - WINDOW_MS)
         self._db.exec("DELETE FROM leases WHERE started_ms <= ?", now_ms - LEASE_TTL_MS)
         totals = self._db.exec("SELECT COALESCE(SUM(requests), 0) AS requests, COALESCE(SUM(tokens), 0) AS tokens,"
-                               " (SELECT COUNT(*) FROM leases) AS inflight FROM window_events")[0]  # always a row
+                               " (SELECT COUNT(*) FROM leases) AS inflight,"
+                               " (SELECT COALESCE(SUM(tokens), 0) FROM leases) AS held_tokens,"
+                               " (SELECT COALESCE(SUM(usd), 0) FROM leases) AS held_usd FROM window_events")[0]
         requests, tokens = int(totals["requests"]), int(totals["tokens"])
         oldest_requests: list[int] = []
         if record.rpm_limit is not None and requests:
@@ -179,7 +220,9 @@ class KeyStore:
                 "SELECT ts_ms FROM window_events WHERE requests > 0 ORDER BY ts_ms LIMIT ?", wanted)]
         oldest_tokens: list[tuple[int, int]] = []
         if record.tpm_limit is not None and tokens:
-            wanted = -1 if tokens >= record.tpm_limit else 1  # all of them to find when enough have left
+            least = max(1, least_tokens(need or Need()))  # over the limit for this request: all of them, to find
+            wanted = -1 if tokens + least > record.tpm_limit else 1  # when enough have left
             oldest_tokens = [(int(row["ts_ms"]), int(row["tokens"])) for row in self._db.exec(
                 "SELECT ts_ms, tokens FROM window_events WHERE tokens > 0 ORDER BY ts_ms LIMIT ?", wanted)]
-        return Window(requests, tokens, oldest_requests, oldest_tokens, int(totals["inflight"]))
+        return Window(requests, tokens, oldest_requests, oldest_tokens, int(totals["inflight"]),
+                      Held(int(totals["held_tokens"]), float(totals["held_usd"])))
