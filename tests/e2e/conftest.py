@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.litellm_config import container_test_env, render_test_config
-from tests.harness import FakeProvider, Gateway, start_gateway
+from tests.harness import FakeProvider, Gateway, LiteLLMDirect, start_gateway
 from tests.harness.suite import REMOTE_URL, fake_provider, warm_gateway
 
 E2E_KEY = "sk-e2e-client-key-4c1d2b"  # what clients present; the container gets a derived key
+UPSTREAM_KEY = "sk-upstream-" + "7" * 40  # the master key of the LiteLLM `existing_litellm` runs
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -51,6 +52,21 @@ def gateway(litellm_config: Path | None) -> Iterator[Gateway]:
     """The shared gateway, warmed: LiteLLM has booted and answered once."""
     with warm_gateway(lambda: launch(litellm_config)) as gateway:
         yield gateway
+
+
+@pytest.fixture(scope="session")
+def existing_litellm(litellm_config: Path | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A LiteLLM running outside any gateway (started by container/start.sh), for gateways that front it
+    (LITELLM_UPSTREAM_URL, key UPSTREAM_KEY): its URL."""
+    if litellm_config is None:
+        pytest.skip("needs a local LiteLLM (GATEWAY_URL is set)")
+    log = tmp_path_factory.mktemp("existing") / "litellm.log"
+    litellm = LiteLLMDirect(litellm_config, UPSTREAM_KEY, container_test_env(), log)
+    try:
+        litellm.wait_ready()
+        yield litellm.url
+    finally:
+        litellm.stop()
 
 
 @pytest.fixture

@@ -16,39 +16,26 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fakes.litellm_config import container_test_env
-from tests.harness import Gateway, LiteLLMDirect, start_gateway
+from tests.e2e.conftest import UPSTREAM_KEY
+from tests.harness import Gateway, start_gateway
 
 pytestmark = pytest.mark.local_only
 
 MIB = 1024 * 1024
 PER_REQUEST_BUDGET = 16 * MIB  # issue "128 MB per isolate": growth of one request of any shape
 BURST_TOTAL_BUDGET = 96 * MIB  # peak total (baseline included) for 64 concurrent ordinary requests
-UPSTREAM_KEY = "sk-upstream-" + "9" * 40
 CLIENT_KEY = "sk-memory-client-key"
 
 
-@pytest.fixture(scope="module")
-def litellm(litellm_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("memory") / "litellm.log"
-    direct = LiteLLMDirect(litellm_config, UPSTREAM_KEY, container_test_env(), log)
-    try:
-        direct.wait_ready()
-        yield direct.url
-    finally:
-        direct.stop()
-
-
 @pytest.fixture
-def fresh(litellm: str) -> Iterator[Gateway]:
+def fresh(existing_litellm: str) -> Iterator[Gateway]:
     """A fresh runtime, warmed by two small chats, its baseline taken."""
     gateway = start_gateway(key=CLIENT_KEY, litellm_config=None, containers=False,
-                            env={"LITELLM_UPSTREAM_URL": litellm, "LITELLM_UPSTREAM_KEY": UPSTREAM_KEY})
+                            env={"LITELLM_UPSTREAM_URL": existing_litellm, "LITELLM_UPSTREAM_KEY": UPSTREAM_KEY})
     try:
         for _ in range(2):
             assert gateway.chat("gpt-4o-mini", "warm up").status_code == 200

@@ -4,11 +4,11 @@ Durable Object storage left behind (local/README.md, "What only a deployment wou
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.e2e.assertions import openai_error
+from tests.e2e.uploads import OVERSIZED_MULTIPART_TYPE, oversized_multipart
 from tests.harness import FakeProvider, Gateway, wait_for
 
 pytestmark = pytest.mark.local_only
@@ -34,16 +34,9 @@ def test_an_oversized_streamed_upload_is_stopped_without_an_uncaught_error_of_it
     """The upload is stopped by aborting its fetch alone: erroring its stream made workerd also log `Uncaught (in
     promise) Error: request body over the limit`. The hop's report remains: no way of stopping avoids it."""
 
-    def chunks() -> Iterator[bytes]:
-        yield b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'
-        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
-        for _ in range(12):
-            yield b"\0" * (1024 * 1024)
-        yield b"\r\n--b--\r\n"
-
     before = gateway.uncaught()["count"]
-    response = gateway.client.post("/v1/audio/transcriptions", content=chunks(),
-                                   headers=gateway.auth(**{"content-type": "multipart/form-data; boundary=b"}))
+    response = gateway.client.post("/v1/audio/transcriptions", content=oversized_multipart(),
+                                   headers=gateway.auth(**{"content-type": OVERSIZED_MULTIPART_TYPE}))
     assert response.status_code == 413, response.text[:300]
     assert openai_error(response)["code"] == "request_too_large"
     assert provider.stats()["total"] == 0

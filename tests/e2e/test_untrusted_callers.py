@@ -17,6 +17,7 @@ import yaml
 
 from tests.e2e.assertions import openai_error
 from tests.e2e.conftest import E2E_KEY, launch
+from tests.e2e.uploads import OVERSIZED_MULTIPART_TYPE, oversized_multipart
 from tests.fakes.litellm_config import render_test_config
 from tests.harness import FakeProvider, Gateway, start_gateway, wait_for
 
@@ -224,15 +225,8 @@ def test_an_oversized_streamed_upload_is_aborted_not_sent_truncated(gateway: Gat
     """workerd finishes an upload whose body stream errors (truncated, and LiteLLM answers it): the gateway
     must abort the fetch itself. Multipart is the path that still streams the body through the gateway."""
 
-    def chunks() -> Iterator[bytes]:
-        yield b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'
-        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
-        for _ in range(12):
-            yield b"\0" * (1024 * 1024)
-        yield b"\r\n--b--\r\n"
-
-    response = gateway.client.post("/v1/audio/transcriptions", content=chunks(),
-                                   headers=gateway.auth(**{"content-type": "multipart/form-data; boundary=b"}))
+    response = gateway.client.post("/v1/audio/transcriptions", content=oversized_multipart(),
+                                   headers=gateway.auth(**{"content-type": OVERSIZED_MULTIPART_TYPE}))
     assert response.status_code == 413, response.text[:300]
     assert openai_error(response)["code"] == "request_too_large"
     assert provider.stats()["total"] == 0

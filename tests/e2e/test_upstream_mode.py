@@ -4,30 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.assertions import assert_clean_headers, openai_error
-from tests.fakes.litellm_config import container_test_env
-from tests.harness import FakeProvider, Gateway, LiteLLMDirect, free_port, start_gateway
+from tests.e2e.conftest import UPSTREAM_KEY
+from tests.harness import FakeProvider, Gateway, free_port, start_gateway
 
 pytestmark = pytest.mark.local_only
 
-UPSTREAM_KEY = "sk-upstream-" + "7" * 40  # the existing LiteLLM's own master key
 CLIENT_KEY = "sk-edge-client-key"
-
-
-@pytest.fixture(scope="module")
-def existing_litellm(litellm_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A LiteLLM running elsewhere (started by container/start.sh); its URL."""
-    log = tmp_path_factory.mktemp("existing") / "litellm.log"
-    litellm = LiteLLMDirect(litellm_config, UPSTREAM_KEY, container_test_env(), log)
-    try:
-        litellm.wait_ready()
-        yield litellm.url
-    finally:
-        litellm.stop()
 
 
 @pytest.fixture(scope="module")

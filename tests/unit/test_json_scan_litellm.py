@@ -24,6 +24,7 @@ from test_json_scan import (
 )
 
 import json_scan
+from tests.unit.asgi_request import one_body
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # read at import: no price-map download
 http_parsing = pytest.importorskip("litellm.proxy.common_utils.http_parsing_utils")
@@ -41,15 +42,7 @@ def _quiet_litellm():
 
 def litellm_reads(raw: bytes) -> object:
     """What LiteLLM's proxy makes of a JSON request body: its parsed body, or the exception it answers with."""
-    sent = False
-
-    async def receive() -> dict:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": raw, "more_body": False}
-
+    receive = one_body(raw)
     scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "root_path": "", "query_string": b"",
              "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]}
     try:

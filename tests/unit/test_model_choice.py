@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import request_policy
 from form_fields import HEAD_BYTES, FormHead, PartWatch, boundary_of, options
 from model_choice import Decision, Places, decide, pinned, places
+from tests.unit.asgi_request import one_body
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # read at import: no price-map download
 http_parsing = pytest.importorskip("litellm.proxy.common_utils.http_parsing_utils")
@@ -183,15 +184,7 @@ def form(*parts: tuple[str, bytes, str | None], boundary: bytes = BOUNDARY, end:
 
 def litellm_form_model(raw: bytes, content_type: str) -> object:
     """The `model` LiteLLM's transcription handler reads from this body (get_form_data), or the exception."""
-    sent = False
-
-    async def receive() -> dict:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": raw, "more_body": False}
-
+    receive = one_body(raw)
     scope = {"type": "http", "method": "POST", "path": "/v1/audio/transcriptions", "root_path": "",
              "query_string": b"", "headers": [(b"content-type", content_type.encode())]}
     try:
