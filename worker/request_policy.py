@@ -35,6 +35,7 @@ TIMEOUT_PARAMS = ("timeout", "request_timeout", "stream_timeout")  # capped at M
 EXTRA_DENIED_PARAMS = frozenset({
     "extra_headers", "extra_body", "headers", "organization", "deployment_id", "litellm_params", "user_config",
     "model_list", "base_url", "api_base", "api_key", "api_version", "secret_fields",
+    "router_settings_override",  # per-request retries and fallbacks: 5 retries got past MAX_NUM_RETRIES (measured)
 })
 DENIED_PREFIXES = ("mock_", "aws_", "azure_", "vertex_", "litellm_", "anthropic_identity", "openai_identity")
 NESTED_CHECKED = ("metadata",)  # LiteLLM reads credentials from here too: same rules one level down

@@ -33,7 +33,7 @@ def test_provider_parameters_pass(name: str) -> None:
     "custom_llm_provider", "api_base", "base_url", "api_key", "api_version", "extra_headers", "headers",
     "user_config", "model_list", "litellm_params", "mock_response", "mock_testing_fallbacks", "fallbacks",
     "aws_access_key_id", "vertex_credentials", "azure_ad_token", "organization", "input_cost_per_token",
-    "litellm_metadata", "langfuse_secret_key",
+    "litellm_metadata", "langfuse_secret_key", "router_settings_override",
 ])
 def test_steering_and_credential_parameters_are_refused_by_name(name: str) -> None:
     verdict = judge(json.dumps({"model": "gpt-4o", name: "x"}).encode(), CAPS)
