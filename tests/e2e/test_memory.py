@@ -83,6 +83,9 @@ CASES: dict[str, tuple[str, Callable[[], tuple[bytes, str]], tuple[int, ...]]] =
                                        lambda: (chat_body([{"role": "user", "content": "y" * 1000}] * 9000),
                                                 "application/json"), (200,)),
     "5 MiB multipart upload": ("/v1/audio/transcriptions", lambda: multipart(5 * MIB), (200, 400, 404, 500)),
+    # The same 9.9 MB forwarded with a small answer: shows that an echoed answer is what the case above adds.
+    "embeddings of one 9.9 MB input": ("/v1/embeddings", lambda: (json.dumps(
+        {"model": "text-embedding-3-small", "input": "x" * 9_900_000}).encode(), "application/json"), (200,)),
     "embeddings of 30,000 inputs": ("/v1/embeddings", lambda: (json.dumps(
         {"model": "text-embedding-3-small", "input": [f"text {n}" for n in range(30_000)]}).encode(),
         "application/json"), (200,)),
