@@ -12,18 +12,18 @@ parsed at C speed.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 import js
-from pyodide.ffi import JsException, create_proxy, to_js
+from pyodide.ffi import create_proxy, to_js
 
 import errors
 from body_limit import Claim
 from js_interop import js_dict
 from json_scan import FAST_PATH_BYTES, JsonRefused, Scanner
 from request_policy import WANTED, Accepted, Caps, edits, judge, judge_shape, refused_body, rewritten, spliced
+from streams import cancel_reader
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ async def _scanned(body: Any, declared: int | None, limit: int, claim: Claim, ca
         return refused_body(refusal)
     finally:
         if not done:
-            await _cancel(reader)
+            await cancel_reader(reader, "request body refused")
     if isinstance(verdict, errors.GatewayError):
         return verdict
     pieces = _views(chunks, spliced(size, edits(shape, verdict.changes)))
@@ -130,8 +130,3 @@ def _stream(pieces: list[Any]) -> Any:
     finally:
         proxy.destroy()
 
-
-async def _cancel(reader: Any) -> None:
-    """Stops reading a refused body (the rest is never pulled from the client)."""
-    with contextlib.suppress(JsException):  # a reason: a bare cancel() rejects with `undefined`
-        await reader.cancel(js.Error.new("request body refused"))

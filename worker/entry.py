@@ -119,12 +119,12 @@ class Default(WorkerEntrypoint):
                 return with_headers(refused, admission.headers)
         claim = Claim(_buffered_bytes(settings))
         models = None if admission is None else admission.models  # None: the master key
+        query = urlsplit(request.url).query
         try:
-            planned = await _judged_request(request, path, method, settings, claim,
+            planned = await _judged_request(request, path, query, method, settings, claim,
                                             ask_usage=keys is not None and upstream_path(path) in USAGE_CHUNK_PATHS,
-                                            pin=pinned(models),
-                                            output=output_cap(admission, method, path, urlsplit(request.url).query))
-            if isinstance(planned, errors.GatewayError):  # a 429: what the key reserved does not fit the body
+                                            pin=pinned(models), output=output_cap(admission, method, path, query))
+            if isinstance(planned, errors.GatewayError):  # with the key's limit headers when it is its 429
                 return self._refuse(planned, keys, key, admission, None, request_id, dialect, planned.status == 429)
             forwarded, body, named_at, added_usage = planned
             decision = decide(named_at, models)  # the one model it is for, from everywhere LiteLLM reads one
@@ -257,7 +257,7 @@ async def _warm_first(send: Callable[..., Any], name: str, count: int) -> tuple[
     return name, await send(name)
 
 
-async def _judged_request(request: Any, path: str, method: str, settings: Settings, claim: Claim,
+async def _judged_request(request: Any, path: str, query: str, method: str, settings: Settings, claim: Claim,
                           ask_usage: bool, pin: bool,
                           output: OutputCap | None = None) -> tuple[Any, Any, Places, bool] | errors.GatewayError:
     """The request's framing and body judged: (the request to forward — the client's, or its upload with the head
@@ -277,7 +277,6 @@ async def _judged_request(request: Any, path: str, method: str, settings: Settin
     content_type = header(incoming.headers, "content-type")
     if not body_type_accepted(method, target, content_type, has_body):
         return errors.unsupported_media_type("application/json")
-    query = urlsplit(request.url).query
     if not (method == "POST" and has_body):
         return request, None, places(method, path, query), False
     if not is_json(content_type):  # an upload (content_types: multipart, for audio transcriptions)

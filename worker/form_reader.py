@@ -7,7 +7,6 @@ against the isolate's budget of request bytes (body_limit.Claim) like a JSON bod
 
 from __future__ import annotations
 
-import contextlib
 from functools import cached_property
 from typing import Any
 
@@ -18,7 +17,7 @@ import errors
 from body_limit import Claim
 from form_fields import FormHead, PartWatch, boundary_of
 from js_interop import header, js_dict
-from streams import background
+from streams import background, cancel_reader
 
 
 class Upload:
@@ -73,13 +72,9 @@ async def read_upload(incoming: Any, claim: Claim) -> Upload | errors.GatewayErr
 
 def _cancelled(reader: Any, error: errors.GatewayError) -> errors.GatewayError:
     """Stops reading a refused upload: the rest is never pulled from the client."""
-    background(_cancel(reader))
+    background(cancel_reader(reader, "upload refused"))
     return error
 
-
-async def _cancel(reader: Any) -> None:
-    with contextlib.suppress(JsException):  # a reason: a bare cancel() rejects with `undefined`
-        await reader.cancel(js.Error.new("upload refused"))
 
 
 def _resumed(read: list[Any], body: Any, watch: PartWatch | None) -> Any:

@@ -23,6 +23,12 @@ def background(coroutine: Any) -> None:
     task.add_done_callback(_background.discard)
 
 
+async def cancel_reader(reader: Any, why: str) -> None:
+    """Stops reading a request body the edge refused: the rest is never pulled from the client."""
+    with contextlib.suppress(JsException):  # with a reason: a bare cancel() rejects with `undefined`
+        await reader.cancel(js.Error.new(why))
+
+
 def limited(body: Any, budget: ByteBudget, on_exceeded: Callable[[], None], *, quiet: bool = False) -> Any:
     """Passes chunks on while the budget holds; once it is spent, `on_exceeded` runs and the body is read no more.
 

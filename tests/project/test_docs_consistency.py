@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import errors
+import json_scan
 import settings
 from tests.project.test_wrangler_and_image import load_jsonc
 
@@ -150,3 +151,12 @@ def test_defaults_agree_in_code_wrangler_and_readme() -> None:
         assert documented[name] == (value or "empty"), f"{name}: README says {documented[name]}, wrangler {value!r}"
     from_wrangler = settings.Settings.from_lookup(lambda name: values.get(name) or None)
     assert from_wrangler == settings.Settings.from_lookup(lambda name: None), "wrangler.jsonc vars differ from Settings"
+
+
+def test_the_parser_bounds_readme_states_are_json_scans() -> None:
+    """README's Security model states json_scan's bounds in words: the module is their one home, README follows."""
+    model = section(README.read_text(), "Security model")
+    for stated in (f"**{json_scan.MAX_DEPTH} levels of nesting**", f"**{json_scan.MAX_ITEMS:,} objects, arrays and",
+                   f"{json_scan.MAX_SCALAR_DIGITS} digits per part",
+                   f"at most {json_scan.MAX_MEMBER_BYTES // 1024} KiB"):
+        assert stated in model, f"README Security model lacks {stated!r} (worker/json_scan.py)"

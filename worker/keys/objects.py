@@ -33,8 +33,8 @@ from keys.workerd_sql import WorkerdSql
 from responses import json_response
 
 OP_PATH = "/__keys/"
-CREATING_OPS = frozenset({"create", "import"})  # the only ops that may give a key object its storage
-# What an object that never held a key answers, read-only: a stranger's guess leaves nothing behind.
+# What an object that never held a key answers, read-only: a stranger's guess leaves nothing behind. Every other
+# op ("create", "import") is one that gives a key object its storage.
 _NO_KEY: dict[str, dict[str, Any]] = {
     "admit": {"refusal": asdict(invalid_key()), "headers": {}, "lease": None, "models": [], "grant": None,
               "prices": {}},

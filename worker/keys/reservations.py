@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keys.pricing import Price
+from keys.usage import tokens_in
 
-BYTES_PER_TOKEN = 4  # prompt estimate: ceil(body bytes / 4) tokens (README, Keys: what it over- and under-counts)
 OUTPUT_GRANT_TOKENS = 4096  # the most output one request reserves: LiteLLM's own default max_tokens for Claude
 MIN_OUTPUT_TOKENS = 16  # a minimal answer (OpenAI's Responses API refuses a smaller max_output_tokens)
 
@@ -99,7 +99,9 @@ class Shortfall:
 
 
 def prompt_estimate(size: int) -> int:
-    return math.ceil(max(0, size) / BYTES_PER_TOKEN)
+    """A prompt's tokens from its body's size (keys.usage.tokens_in; README, Keys: what it over- and
+    under-counts)."""
+    return tokens_in(size)
 
 
 def least_tokens(need: Need) -> int:

@@ -41,6 +41,12 @@ _STREAM_ENDS = frozenset({"message_delta", "response.output_text.done", "respons
                           "response.failed"})
 
 
+def tokens_in(size: int) -> int:
+    """Tokens estimated from a size in bytes (BYTES_PER_TOKEN, rounded up): the one rule for every estimate —
+    what a stream served without reporting it, and what an admission reserves for a prompt."""
+    return math.ceil(max(0, size) / BYTES_PER_TOKEN)
+
+
 @dataclass(frozen=True)
 class Usage:
     prompt_tokens: int = 0
@@ -64,8 +70,8 @@ def estimate(request_bytes: int, generated_bytes: int, prompt: int | None, compl
       text) / 4. English prose ±15 %; code and CJK text count low (~25 %); hidden reasoning tokens, which
       are billed but never streamed, are missed.
     """
-    estimated_prompt = math.ceil(max(0, request_bytes) / BYTES_PER_TOKEN)
-    estimated_completion = math.ceil(max(0, generated_bytes) / BYTES_PER_TOKEN)
+    estimated_prompt = tokens_in(request_bytes)
+    estimated_completion = tokens_in(generated_bytes)
     return Usage(estimated_prompt if prompt is None else prompt,
                  max(completion or 0, estimated_completion), estimated=True)
 
