@@ -191,7 +191,7 @@ class LiteLLMContainer(DurableObject):
     @staticmethod
     def _refused(error: errors.GatewayError, request_id: str, dialect: Dialect, booking: Booking | None) -> Response:
         if booking is not None:
-            booking.settle(failed=True)
+            booking.book(failed=True)
         return error_response(error, request_id, dialect)
 
     async def _remember_name(self, name: str | None) -> None:

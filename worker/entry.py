@@ -28,7 +28,7 @@ from form_reader import read_upload
 from instances import COLD_HEADER, INSTANCE_HEADER, WARM_ONLY_HEADER, instance_names, pick_instance, siblings
 from js_interop import env_lookup, header, js_dict, js_response_of, present, raw_js
 from jsonlog import EventLog
-from key_gate import KeyGate, keys_bound, need, output_cap, refusal_error
+from key_gate import KeyGate, keys_bound, need, output_cap
 from keys.admin import is_admin_path, loggable_path
 from keys.material import Mark, mark_of
 from keys.objects import KeyDirectory, VirtualKey
@@ -115,7 +115,7 @@ class Default(WorkerEntrypoint):
             admission = await keys.admit(key, None, need(method, path, header(incoming.headers, "content-length"),
                                                          settings.max_request_bytes))
             if admission.refusal is not None:
-                refused = error_response(refusal_error(admission.refusal, None), request_id, dialect)
+                refused = error_response(admission.refusal, request_id, dialect)
                 return with_headers(refused, admission.headers)
         claim = Claim(_buffered_bytes(settings))
         models = None if admission is None else admission.models  # None: the master key
@@ -204,7 +204,7 @@ class Default(WorkerEntrypoint):
             return [row for answer in await _ask_each(namespace, instances, ask) for row in answer["rows"]]
 
         return await KeyGate(self.env, self.ctx, instance_ledgers, settings.key_mark_secret).admin(
-            method, path, query, body, key, is_master)
+            method, path, query, body, key, is_master, request_id)
 
     async def scheduled(self, controller: Any, env: Any = None, ctx: Any = None) -> None:
         """Cron Trigger (`triggers.crons`): boots every instance ahead of traffic, e.g. before working hours.

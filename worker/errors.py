@@ -45,6 +45,9 @@ def anthropic_type(status: int) -> str:
 
 @dataclass(frozen=True)
 class GatewayError:
+    """The one error value: the edge's own refusals, a key object's verdicts (which cross the Durable Object
+    boundary as `asdict`, read back by `from_wire`) and the key API's errors."""
+
     status: int
     message: str
     type: str  # OpenAI's `type`; the Anthropic one is derived from the status
@@ -59,6 +62,13 @@ class GatewayError:
         return json.dumps({"error": {"message": self.message, "type": self.type, "param": self.param,
                                      "code": self.code}})
 
+    @classmethod
+    def from_wire(cls, value: dict[str, object]) -> GatewayError:
+        """A verdict sent by a key object (asdict): the fields this code knows, so an object one version ahead
+        (during a deploy) never breaks the edge reading it."""
+        known = {name: value[name] for name in cls.__dataclass_fields__ if name in value}
+        return cls(**known)  # type: ignore[arg-type]
+
     def headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json"}
         if self.status == 401:
@@ -66,6 +76,14 @@ class GatewayError:
         if self.retry_after_s is not None:
             headers["retry-after"] = str(self.retry_after_s)
         return headers
+
+
+class Refused(Exception):
+    """A GatewayError raised where a call deep down decides the answer (the key API's handlers and fields)."""
+
+    def __init__(self, error: GatewayError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 def _client_error(status: int, message: str, code: str) -> GatewayError:
@@ -211,3 +229,19 @@ def model_required(reason: str) -> GatewayError:
 def stored_response_not_found() -> GatewayError:
     """A virtual key addressing a stored response (by id, or `previous_response_id`): it could be another key's."""
     return _client_error(404, "No stored response with this id for this API key", "not_found")
+
+
+def admin_only(message: str) -> GatewayError:
+    """The key API asked with a key other than the master key (a key may only read its own /key/info)."""
+    return _access_error(403, message, "admin_only")
+
+
+def key_not_found(param: str) -> GatewayError:
+    """The key API asked about a key (or alias) it does not know; `param` names the field that named it."""
+    return GatewayError(404, "Key not found", "invalid_request_error", "not_found", param=param)
+
+
+def field_invalid(field: str, message: str) -> GatewayError:
+    """A key API field that fails validation: `param` names it, the message says what to send."""
+    return GatewayError(400, f"Invalid '{field[:100]}': {message}", "invalid_request_error", "param_invalid",
+                        param=field[:100])

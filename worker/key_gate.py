@@ -23,15 +23,15 @@ from body_limit import Declared, judge_declared_length
 from durations import now_ms
 from js_interop import js_response_of
 from keys import admin, gate
+from keys.charge import charge_for
 from keys.edge_rpc import DIRECTORY_BINDING, KEYS_BINDING, InstanceLedgers, JsRpc
 from keys.gate import Admission
-from keys.limits import Refusal
 from keys.material import token_of
 from keys.reservations import INPUT, OUTPUT, Need
 from keys.ticket import Ticket
 from model_choice import places
 from request_policy import OutputCap, cost_kind, operation
-from responses import json_response, rewrapped
+from responses import error_response, json_response, rewrapped
 from routing import upstream_path
 
 MODELS_PATH = "/v1/models"
@@ -59,21 +59,6 @@ def output_cap(admission: Admission | None, method: str, path: str, query: str) 
     return OutputCap(admission.grant, admission.prices, operation(target), named)
 
 
-def refusal_error(refusal: Refusal, model: str | None) -> errors.GatewayError:
-    """The key object's verdict as the error the edge answers (errors.py is the one table of them)."""
-    if refusal.code == "key_blocked":
-        return errors.key_blocked()
-    if refusal.code == "key_expired":
-        return errors.key_expired()
-    if refusal.code == "model_not_allowed":
-        return errors.model_not_allowed(model or "")
-    if refusal.code == "insufficient_quota":
-        return errors.insufficient_quota(refusal.message, refusal.retry_after_s)
-    if refusal.code == "rate_limit_exceeded":
-        return errors.rate_limit_exceeded(refusal.message, refusal.type, refusal.retry_after_s)
-    return errors.invalid_api_key()
-
-
 class KeyGate:
     def __init__(self, env: Any, ctx: Any, instance_ledgers: InstanceLedgers | None = None,
                  mark_secret: str | None = None) -> None:
@@ -82,10 +67,12 @@ class KeyGate:
         self._mark_secret = mark_secret
 
     async def admin(self, method: str, path: str, query: str, body: bytes | None, key: str | None,
-                    is_master: bool) -> Response:
+                    is_master: bool, request_id: str) -> Response:
         caller = admin.Caller(is_master=is_master, token=None if is_master or not key else token_of(key),
                               mark_secret=self._mark_secret)
         answer = await admin.handle(method, path, query, body, caller, self._rpc, now_ms())
+        if isinstance(answer, errors.GatewayError):
+            return error_response(answer, request_id)
         return json_response(answer.body, answer.status)
 
     async def admit(self, key: str, model: str | None, need: Need | None = None) -> Admission:
@@ -117,7 +104,8 @@ class KeyGate:
     def book_failed(self, key: str, admission: Admission, model: str | None) -> None:
         """A virtual key's request that never got an answer from the container's Durable Object: booked as
         one failed request, which frees its lease at once."""
-        task = asyncio.ensure_future(gate.finish(self._rpc, token_of(key), admission.lease, model, None, 0.0, True))
+        failed = charge_for(model, None, failed=True)
+        task = asyncio.ensure_future(gate.book(self._rpc, token_of(key), admission.lease, failed))
         proxy = create_proxy(task)
         task.add_done_callback(lambda _: proxy.destroy())
         self._ctx.waitUntil(proxy)  # after the client's answer, never before it

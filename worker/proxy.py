@@ -25,6 +25,7 @@ from errors import Dialect
 from header_policy import client_response_headers, forwarded_request_headers
 from js_interop import header, iter_headers, js_dict, make_headers, present
 from jsonlog import EventLog
+from keys.charge import MODEL_GROUP_HEADER
 from keys.pricing import COST_HEADER
 from keys.usage import USAGE_WAIT_S
 from responses import error_response, rewrapped
@@ -53,9 +54,10 @@ class Activity:
 class Meter(Protocol):
     """Books the request (keys.booking.Booking): sees a successful answer's body, then its end, once."""
 
-    def observe(self, content_type: str | None, cost_header: str | None, request_bytes: int) -> Observer | None: ...
+    def observe(self, content_type: str | None, cost_header: str | None, model_group: str | None,
+                request_bytes: int) -> Observer | None: ...
 
-    def settle(self, failed: bool) -> None: ...
+    def book(self, failed: bool) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ class IdleGuard:
 async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_key: str, limits: Limits,
                 dialect: Dialect, log: EventLog, on_done: Callable[[], None], meter: Meter | None) -> Response:
     """Forwards `request` to `target` (path + query); `on_done` runs once it is over, on every path, and
-    `meter` (when the request is booked) settles then: failed when LiteLLM was not reached or answered an
+    `meter` (when the request is booked) books it then: failed when LiteLLM was not reached or answered an
     error."""
     incoming = request.js_object
     controller = js.AbortController.new()  # ours: body over budget, stream idle
@@ -112,7 +114,7 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
                 idle.stop()
             on_done()
             if meter is not None:
-                meter.settle(failed)
+                meter.book(failed)
 
     init: dict[str, Any] = {
         "method": incoming.method,
@@ -160,7 +162,7 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
     # An upload's size is known once LiteLLM answers: it reads the whole body first.
     request_bytes = declared_bytes if budget is None else budget.seen
     observer = None if meter is None else meter.observe(content_type, header(upstream.headers, COST_HEADER),
-                                                        request_bytes)
+                                                        header(upstream.headers, MODEL_GROUP_HEADER), request_bytes)
 
     def on_end(failed: bool) -> bytes | None:
         release(False)  # booked with what went by, even when cut short

@@ -75,12 +75,15 @@ class KeyAdmin:
     def chat(self, key: str, content: str, model: str = "gpt-4o-mini", **extra: Any) -> httpx.Response:
         return self.client.post("/v1/chat/completions", json=chat_body(content, model, **extra), headers=bearer(key))
 
-    def report(self, group_by: str = "key") -> dict[str, Any]:
+    @staticmethod
+    def days() -> dict[str, str]:
         """Yesterday to tomorrow (UTC), so a run across midnight still sees its own rows."""
         today = datetime.datetime.now(datetime.UTC).date()
-        days = {"start_date": str(today - datetime.timedelta(days=1)),
-                "end_date": str(today + datetime.timedelta(days=1)), "group_by": group_by}
-        answer = self.call("GET", "/spend/report", params=days)
+        day = datetime.timedelta(days=1)
+        return {"start_date": str(today - day), "end_date": str(today + day)}
+
+    def report(self, group_by: str = "key") -> dict[str, Any]:
+        answer = self.call("GET", "/spend/report", params={**self.days(), "group_by": group_by})
         assert answer.status_code == 200, answer.text
         return answer.json()
 

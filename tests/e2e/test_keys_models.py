@@ -176,3 +176,17 @@ def test_a_model_outside_the_list_does_not_exist_for_the_key(admin: KeyAdmin) ->
         assert_refused(admin.client.get(path, headers=bearer(key)), 404, "not_found")
     assert admin.client.get("/v1/models/gpt-4o-mini", headers=bearer(key)).json()["id"] == "gpt-4o-mini"
     assert admin.client.get(f"/v1/models/{OTHER}", headers=admin.gateway.auth()).status_code == 200
+
+
+def test_a_request_is_booked_under_the_model_that_served_it(admin: KeyAdmin, provider: FakeProvider) -> None:
+    """A key without a model list keeps the router's fallbacks: `flaky` fails over to `backup`, and the booking
+    follows what served (LiteLLM's `x-litellm-model-group`), not what was asked."""
+    key = admin.generate()
+    answer = admin.chat(key, "fb-booked", "flaky")
+    assert answer.status_code == 200, answer.text
+    assert "gpt-backup" in served(provider)
+    admin.wait_booked(token_of(key), 1)
+    by_model = admin.call("GET", "/spend/report", params={**admin.days(), "group_by": "model",
+                                                           "api_key": token_of(key)}).json()
+    assert [(row["model"], row["requests"], row["failed_requests"]) for row in by_model["data"]] == [("backup", 1, 0)]
+    assert by_model["data"][0]["completion_tokens"] > 0

@@ -2,7 +2,7 @@
 and /spend/report. Answers are plain values; the keys' objects are reached through `Rpc`.
 
 Only the master key may call these, except GET /key/info about the caller's own key. Errors are
-LiteLLM-shaped (`{"error": {"message", "type", "param", "code"}}`), `param` naming the field.
+errors.GatewayError values (raised as errors.Refused; fields.Invalid is one), `param` naming the field.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
+import errors
 import json_scan
+from errors import GatewayError, Refused
 from keys.fields import Invalid, parse_custom_key, parse_settings, require_object, text_list
 from keys.material import generate_key, key_name, token_for_identifier, token_of
 from keys.ops import DIRECTORY, MASTER, Rpc
@@ -44,12 +46,6 @@ class Caller:
     mark_secret: str | None = None  # KEY_MARK_SECRET: generated keys carry its mark (keys.material)
 
 
-class _Refused(Exception):
-    def __init__(self, status: int, code: str, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.answer = Answer(status, {"error": {"message": message, "type": code, "param": param, "code": code}})
-
-
 def loggable_path(path: str) -> str:
     """The path as a log line may show it: `/key/{key}/regenerate` carries a raw key, never logged."""
     return "/key/{key}/regenerate" if _PATH_REGENERATE.match(path) else path
@@ -60,19 +56,19 @@ def is_admin_path(path: str) -> bool:
 
 
 async def handle(method: str, path: str, query: str, body: bytes | None, caller: Caller, rpc: Rpc,
-                 now_ms: int) -> Answer:
+                 now_ms: int) -> Answer | GatewayError:
     """One admin request. `query` is the raw query string; `body` the raw request body (or None)."""
     path_key = _PATH_REGENERATE.match(path)
     expected = "POST" if path_key else ROUTES.get(path)
     try:
         if expected is None:
-            raise _Refused(404, "not_found", "No such admin route")
+            return errors.not_found(path)
         if method != expected:
-            raise _Refused(405, "method_not_allowed", f"Use {expected} for {path}")
+            return errors.method_not_allowed(method)
         params = dict(parse_qsl(query, keep_blank_values=True))
         if not caller.is_master:
             if path != "/key/info":
-                raise _Refused(403, "admin_only", "Only the master key may call this endpoint")
+                return errors.admin_only("Only the master key may call this endpoint")
             return await _own_info(params, caller, rpc, now_ms)
         args = _json(body) if expected == "POST" else params
         if path_key:
@@ -81,10 +77,8 @@ async def handle(method: str, path: str, query: str, body: bytes | None, caller:
         if route in _ISSUING:
             return await _ISSUING[route](args, rpc, now_ms, caller.mark_secret)
         return await _HANDLERS[route](args, rpc, now_ms)
-    except Invalid as exc:
-        return _Refused(400, "invalid_request_error", exc.message, exc.field).answer
-    except _Refused as exc:
-        return exc.answer
+    except Refused as exc:
+        return exc.error
 
 
 def _json(body: bytes | None) -> dict[str, Any]:
@@ -109,7 +103,7 @@ def _token(identifier: Any, field: str = "key") -> str:
 async def _live(rpc: Rpc, token: str) -> KeyRecord:
     record = await _record(rpc, token)
     if record is None or record.deleted_ms is not None:
-        raise _Refused(404, "not_found", "Key not found", "key")
+        raise Refused(errors.key_not_found("key"))
     return record
 
 
@@ -145,13 +139,13 @@ async def _update(body: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
     else:
         token = (await rpc.call(DIRECTORY, "alias", {"alias": body["key_alias"]}))["token"]
         if token is None:
-            raise _Refused(404, "not_found", "Key not found", "key_alias")
+            raise Refused(errors.key_not_found("key_alias"))
     settings = parse_settings(body)
     current = await _live(rpc, token)
     await _put(rpc, current.with_settings(settings, now_ms))
     changed = (await rpc.call(token, "change", {"settings": settings}))["record"]
     if changed is None:
-        raise _Refused(404, "not_found", "Key not found", "key")
+        raise Refused(errors.key_not_found("key"))
     return Answer(200, {"key": token, **KeyRecord(**changed).info(now_ms)})
 
 
@@ -183,7 +177,7 @@ async def _delete(body: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
         token = ((await rpc.call(DIRECTORY, "alias", {"alias": name}))["token"] if by_alias
                  else _token(name, field))
         if token is None or (await _record(rpc, token)) is None:
-            raise _Refused(404, "not_found", "Key not found", field)
+            raise Refused(errors.key_not_found(field))
         tokens.append(token)
     for token in tokens:
         gone = (await rpc.call(token, "delete", {}))["record"]
@@ -196,7 +190,7 @@ async def _info(params: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
     token = _token(params.get("key"))
     record = await _record(rpc, token)
     if record is None:
-        raise _Refused(404, "not_found", "Key not found", "key")
+        raise Refused(errors.key_not_found("key"))
     return Answer(200, {"key": token, "info": record.info(now_ms)})
 
 
@@ -204,9 +198,9 @@ async def _own_info(params: dict[str, Any], caller: Caller, rpc: Rpc, now_ms: in
     token = caller.token if params.get("key") in (None, "") else _token(params["key"])
     record = await _record(rpc, caller.token or "")
     if record is None or record.status(now_ms) != "active":
-        raise _Refused(401, "invalid_api_key", "Invalid API key.")
+        raise Refused(errors.invalid_api_key())
     if token != caller.token:
-        raise _Refused(403, "admin_only", "A key may only ask about itself")
+        raise Refused(errors.admin_only("A key may only ask about itself"))
     return Answer(200, {"key": token, "info": record.info(now_ms)})
 
 
@@ -235,7 +229,7 @@ async def _regenerate(body: dict[str, Any], rpc: Rpc, now_ms: int, mark_secret: 
         raise Invalid("new_key", _TAKEN)
     state = (await rpc.call(old, "take", {}))["state"]
     if state is None:
-        raise _Refused(404, "not_found", "Key not found", "key")
+        raise Refused(errors.key_not_found("key"))
     taken = KeyRecord(**state["record"])
     record = replace(taken, token=token, key_name=key_name(key)).with_settings(settings, now_ms)
     try:
@@ -258,9 +252,15 @@ async def _report(params: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
     if group_by not in GROUPS:
         raise Invalid("group_by", "one of key, model, day")
     keys = (await rpc.call(DIRECTORY, "everyone", {}))["keys"]
+    only = params.get("api_key")  # one key's report (LiteLLM's filter name): its token, or the key itself
+    if only:
+        token = MASTER if only == MASTER else _token(only, "api_key")
+        keys = [key for key in keys if key["token"] == token]
     ledgers = await _gather([rpc.call(key["token"], "ledger", {"start_day": start, "end_day": end}) for key in keys])
-    master = ({"token": MASTER, "key_name": None, "key_alias": MASTER_ALIAS}, await rpc.master_ledger(start, end))
-    per_key = [master, *((key, ledger["rows"]) for key, ledger in zip(keys, ledgers, strict=True))]
+    per_key = [(key, ledger["rows"]) for key, ledger in zip(keys, ledgers, strict=True)]
+    if not only or only == MASTER:
+        master = {"token": MASTER, "key_name": None, "key_alias": MASTER_ALIAS}
+        per_key.insert(0, (master, await rpc.master_ledger(start, end)))
     return Answer(200, spend_report(per_key, group_by, start, end))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from errors import Refused, field_invalid
 from keys.material import KEY_PREFIX, MARKED_PREFIX, MAX_KEY_LENGTH, MIN_CUSTOM_KEY_LENGTH
 from keys.periods import MAX_PERIOD_MS, parse_period_ms
 
@@ -41,11 +42,11 @@ SETTINGS = ("key_alias", "models", "rpm_limit", "tpm_limit", "max_parallel_reque
             "budget_duration", "duration", "metadata", "user_id", "team_id", "blocked", "spend")
 
 
-class Invalid(Exception):
-    """Bad admin input; `field` names what to fix (answered 400)."""
+class Invalid(Refused):
+    """Bad admin input; `field` names what to fix (answered as errors.field_invalid, a 400)."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+        super().__init__(field_invalid(field, message))
         self.field = field
         self.message = message
 

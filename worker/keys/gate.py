@@ -1,6 +1,6 @@
 """The two calls to a virtual key's object around each of its /v1/* requests: `admit` (from the edge, before
-forwarding) and `finish` (from the container's Durable Object, after the last byte; keys.ticket says what to
-book). Master-key requests make neither: no limits, and the serving container instance books them in its own
+forwarding) and `book` (from the container's Durable Object, after the last byte; keys.ticket says who pays,
+keys.charge what). Master-key requests make neither: no limits, and the serving container instance books them in its own
 ledger (keys.ledger.MasterLedger).
 """
 
@@ -9,19 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from keys.limits import Refusal
+from errors import GatewayError
+from keys.charge import Charge
 from keys.ops import Rpc, prices_from_wire
 from keys.pricing import Price
 from keys.record import ALL_MODELS
 from keys.reservations import Grant, Need
-from keys.usage import Usage
 
 
 @dataclass(frozen=True)
 class Admission:
-    refusal: Refusal | None  # None: go on; else answer refusal.status / code / message (+ Retry-After)
+    refusal: GatewayError | None  # None: go on; else the edge answers it as is
     headers: dict[str, str]  # x-ratelimit-* to add to the response, refused or not
-    lease: str | None = None  # hand back to finish()
+    lease: str | None = None  # hand back to book()
     models: list[str] = field(default_factory=list)  # the key's allowed models (empty = all)
     grant: Grant | None = None  # what it reserved, when the edge must write the request's output cap
     prices: dict[str, Price] = field(default_factory=dict)  # the rates reserved at, to cap by (keys.reservations)
@@ -36,29 +36,19 @@ async def admit(rpc: Rpc, token: str, model: str | None, need: Need | None = Non
         payload["need"] = {"kind": need.kind, "prompt_bytes": need.prompt_bytes}
     answer = await rpc.call(token, "admit", payload)
     refusal = answer["refusal"]
-    return Admission(None if refusal is None else Refusal(**refusal), dict(answer["headers"]),
+    return Admission(None if refusal is None else GatewayError.from_wire(refusal), dict(answer["headers"]),
                      answer["lease"], list(answer["models"]), Grant.from_wire(answer.get("grant")),
                      prices_from_wire(answer.get("prices")))
 
 
-def booked(usage: Usage | None, cost: float, failed: bool) -> tuple[Usage, float]:
-    """What one request books. A failed one (status >= 400, or LiteLLM lost) counts as a request with zero
-    tokens and zero cost; `usage` None (none seen) books zero tokens too."""
-    counted = usage if usage is not None and not failed else Usage()
-    return Usage(counted.prompt_tokens, counted.completion_tokens, failed), 0.0 if failed else cost
-
-
-async def finish(rpc: Rpc, token: str, lease: str | None, model: str | None, usage: Usage | None,
-                 cost: float, failed: bool, prices: dict[str, Price] | None = None) -> None:
+async def book(rpc: Rpc, token: str, lease: str | None, charge: Charge,
+               prices: dict[str, Price] | None = None) -> None:
     """Books the request in the key's object and frees its lease with what it reserved. `prices`: LiteLLM's
     per-token prices by model name (keys.pricing), which the key's object learns to reserve by."""
-    counted, charged = booked(usage, cost, failed)
-    payload: dict[str, Any] = {"lease": lease, "model": model, "cost": charged,
-                               "usage": {"prompt_tokens": counted.prompt_tokens,
-                                         "completion_tokens": counted.completion_tokens, "failed": failed}}
+    payload: dict[str, Any] = {"lease": lease, **charge.to_wire()}
     if prices:
         payload["prices"] = {name: [price.input_per_token, price.output_per_token] for name, price in prices.items()}
-    await rpc.call(token, "finish", payload)
+    await rpc.call(token, "book", payload)
 
 
 def model_allowed(models: list[str], model: str | None) -> bool:

@@ -6,9 +6,9 @@ instance that served it, in that Durable Object's own SQLite (`MasterLedger`): n
 
 from __future__ import annotations
 
+from keys.charge import Charge
 from keys.periods import utc_day
 from keys.sql import Row, SqlExec, migrate
-from keys.usage import Usage
 
 LEDGER_TABLE = (
     "CREATE TABLE ledger (day TEXT NOT NULL, model TEXT NOT NULL, requests INTEGER NOT NULL,"
@@ -18,15 +18,17 @@ LEDGER_TABLE = (
 MASTER_MIGRATIONS: list[list[str]] = [[LEDGER_TABLE]]
 
 
-def book(db: SqlExec, model: str | None, usage: Usage, cost: float, now_ms: int) -> None:
+def book(db: SqlExec, charge: Charge, now_ms: int) -> None:
     """One request (a failed one with its zero tokens) added to its day and model."""
+    usage = charge.usage
     db.exec(
         "INSERT INTO ledger (day, model, requests, failed_requests, prompt_tokens, completion_tokens, cost)"
         " VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT (day, model) DO UPDATE SET"
         " requests = requests + 1, failed_requests = failed_requests + excluded.failed_requests,"
         " prompt_tokens = prompt_tokens + excluded.prompt_tokens,"
         " completion_tokens = completion_tokens + excluded.completion_tokens, cost = cost + excluded.cost",
-        utc_day(now_ms), model or "", int(usage.failed), usage.prompt_tokens, usage.completion_tokens, cost)
+        utc_day(now_ms), charge.model or "", int(usage.failed), usage.prompt_tokens, usage.completion_tokens,
+        charge.cost)
 
 
 def rows(db: SqlExec, start_day: str, end_day: str) -> list[Row]:
@@ -41,8 +43,8 @@ class MasterLedger:
         self._db = db
         migrate(db, MASTER_MIGRATIONS)
 
-    def book(self, model: str | None, usage: Usage, cost: float, now_ms: int) -> None:
-        book(self._db, model, usage, cost, now_ms)
+    def book(self, charge: Charge, now_ms: int) -> None:
+        book(self._db, charge, now_ms)
 
     def rows(self, start_day: str, end_day: str) -> list[Row]:
         return rows(self._db, start_day, end_day)

@@ -13,11 +13,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import errors
+from errors import GatewayError
 from keys.pricing import Price
 from keys.record import KeyRecord
 from keys.reservations import BUDGET, Held, Need, Reservation, Shortfall, reserve
 
 WINDOW_MS = 60_000
+REQUESTS, TOKENS = "requests", "tokens"  # OpenAI's error type for each kind of rate limit
 PARALLEL_RETRY_AFTER_S = 1  # a slot frees when some request ends: unknowable, so ask again soon
 
 
@@ -38,24 +41,11 @@ class Window:
 
 
 @dataclass(frozen=True)
-class Refusal:
-    status: int
-    code: str
-    type: str
-    message: str
-    retry_after_s: int | None = None
-
-
-@dataclass(frozen=True)
 class Decision:
-    refusal: Refusal | None
+    refusal: GatewayError | None  # errors.py's own factories: the edge answers it as is
     headers: dict[str, str]  # OpenAI's x-ratelimit-* for this key, for refusals and answers alike
     reservation: Reservation = field(default_factory=Reservation)  # what the lease holds when admitted
     prices: dict[str, Price] = field(default_factory=dict)  # the rates it was reserved at (the edge caps by them)
-
-
-def invalid_key() -> Refusal:
-    return Refusal(401, "invalid_api_key", "invalid_request_error", "Invalid API key.")
 
 
 def decide(record: KeyRecord | None, window: Window, now_ms: int, model: str | None, need: Need | None = None,
@@ -63,69 +53,67 @@ def decide(record: KeyRecord | None, window: Window, now_ms: int, model: str | N
     """Whether the request may go on, and what it reserves. `record` must already be rolled over to the current
     period; `need` None reserves nothing (as for a request that costs nothing); `prices`: see reservations.reserve."""
     if record is None or record.deleted_ms is not None:
-        return Decision(invalid_key(), {})
+        return Decision(errors.invalid_api_key(), {})
     if record.blocked:
-        return Decision(Refusal(401, "key_blocked", "invalid_request_error", "This API key is blocked."), {})
+        return Decision(errors.key_blocked(), {})
     if record.expires_ms is not None and record.expires_ms <= now_ms:
-        return Decision(Refusal(401, "key_expired", "invalid_request_error", "This API key has expired."), {})
+        return Decision(errors.key_expired(), {})
     headers = rate_limit_headers(record, window, now_ms)
     if model is not None and not record.allows_model(model):
-        return Decision(Refusal(403, "model_not_allowed", "invalid_request_error",
-                                f"This API key is not allowed to use the model '{model[:200]}'."), headers)
+        return Decision(errors.model_not_allowed(model), headers)
     verdict = _over_limit(record, window, now_ms, need or Need(), prices or {})
-    if isinstance(verdict, Refusal):
+    if isinstance(verdict, GatewayError):
         return Decision(verdict, headers)
     return Decision(None, rate_limit_headers(record, window, now_ms, admitted=True, reserved=verdict.tokens),
                     verdict, prices or {})
 
 
 def _over_limit(record: KeyRecord, window: Window, now_ms: int, need: Need,
-                prices: dict[str, Price]) -> Refusal | Reservation:
+                prices: dict[str, Price]) -> GatewayError | Reservation:
     verdict = reserve(record.tpm_limit, window.tokens, record.max_budget, record.spend, window.held, need, prices)
     if isinstance(verdict, Shortfall) and verdict.limit == BUDGET:
         return budget_refusal(record, now_ms, verdict.held)
     if record.rpm_limit is not None and window.requests >= record.rpm_limit:
         # When the oldest admissions have left the window for one more to fit.
         free_at = window.oldest_requests[window.requests - record.rpm_limit] + WINDOW_MS
-        return Refusal(429, "rate_limit_exceeded", "requests",
-                       f"Rate limit reached: {record.rpm_limit} requests per minute for this API key.",
-                       _seconds(free_at - now_ms))
+        return errors.rate_limit_exceeded(
+            f"Rate limit reached: {record.rpm_limit} requests per minute for this API key.", REQUESTS,
+            _seconds(free_at - now_ms))
     if isinstance(verdict, Shortfall):
         return _tokens_refusal(record.tpm_limit or 0, window, now_ms, verdict)
     if record.max_parallel_requests is not None and window.inflight >= record.max_parallel_requests:
-        return Refusal(429, "rate_limit_exceeded", "requests",
-                       f"Too many parallel requests: at most {record.max_parallel_requests} for this API key.",
-                       PARALLEL_RETRY_AFTER_S)
+        return errors.rate_limit_exceeded(
+            f"Too many parallel requests: at most {record.max_parallel_requests} for this API key.", REQUESTS,
+            PARALLEL_RETRY_AFTER_S)
     return verdict
 
 
-def budget_refusal(record: KeyRecord, now_ms: int, held: bool) -> Refusal:
+def budget_refusal(record: KeyRecord, now_ms: int, held: bool) -> GatewayError:
     """`held`: what requests in flight reserved is in the way (ask again soon), else the budget left is not
     enough (until the period resets)."""
     if held:
-        return Refusal(429, "insufficient_quota", "insufficient_quota",
-                       "This API key's budget left is reserved by its requests in flight.", PARALLEL_RETRY_AFTER_S)
+        return errors.insufficient_quota("This API key's budget left is reserved by its requests in flight.",
+                                         PARALLEL_RETRY_AFTER_S)
     reset = record.budget_reset_ms(now_ms)
     spent = record.max_budget is not None and record.spend >= record.max_budget
-    return Refusal(429, "insufficient_quota", "insufficient_quota",
-                   (f"This API key has used its budget of {record.max_budget} USD" if spent else
-                    f"This API key's budget of {record.max_budget} USD does not cover this request")
-                   + ("." if reset is None else " for this period."),
-                   None if reset is None else _seconds(reset - now_ms))
+    return errors.insufficient_quota(
+        (f"This API key has used its budget of {record.max_budget} USD" if spent else
+         f"This API key's budget of {record.max_budget} USD does not cover this request")
+        + ("." if reset is None else " for this period."), None if reset is None else _seconds(reset - now_ms))
 
 
-def _tokens_refusal(limit: int, window: Window, now_ms: int, short: Shortfall) -> Refusal:
+def _tokens_refusal(limit: int, window: Window, now_ms: int, short: Shortfall) -> GatewayError:
     if short.held:
-        return Refusal(429, "rate_limit_exceeded", "tokens",
-                       f"Rate limit reached: {limit} tokens per minute for this API key, reserved by its requests "
-                       "in flight.", PARALLEL_RETRY_AFTER_S)
+        return errors.rate_limit_exceeded(
+            f"Rate limit reached: {limit} tokens per minute for this API key, reserved by its requests in flight.",
+            TOKENS, PARALLEL_RETRY_AFTER_S)
     if short.least_tokens > limit:  # never fits: OpenAI's "Request too large"
-        return Refusal(429, "rate_limit_exceeded", "tokens",
-                       f"Request too large: it needs at least {short.least_tokens} tokens (its prompt estimated "
-                       f"from its size, and a minimal answer); this API key's limit is {limit} tokens per minute.")
-    return Refusal(429, "rate_limit_exceeded", "tokens",
-                   f"Rate limit reached: {limit} tokens per minute for this API key.",
-                   _seconds(_tokens_under_at(window, limit - max(short.least_tokens, 1) + 1) - now_ms))
+        return errors.rate_limit_exceeded(
+            f"Request too large: it needs at least {short.least_tokens} tokens (its prompt estimated from its size, "
+            f"and a minimal answer); this API key's limit is {limit} tokens per minute.", TOKENS, None)
+    return errors.rate_limit_exceeded(
+        f"Rate limit reached: {limit} tokens per minute for this API key.", TOKENS,
+        _seconds(_tokens_under_at(window, limit - max(short.least_tokens, 1) + 1) - now_ms))
 
 
 def rate_limit_headers(record: KeyRecord, window: Window, now_ms: int, admitted: bool = False,

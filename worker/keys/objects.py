@@ -2,7 +2,7 @@
 
 - `VirtualKey`: one object per key, named by the key's token (sha256 hex). Holds the record, the
   trailing-minute window, leases and the ledger; every /v1/* request with that key asks it twice (admit
-  from the edge, finish from the container's object). An object that never held a key answers every
+  from the edge, book from the container's object). An object that never held a key answers every
   question read-only (`_NO_KEY`): it creates no schema and writes nothing, so guessed keys leave no
   storage. The object named ops.MASTER holds only the master-key usage booked before each container
   instance kept its own (keys.ledger).
@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 from workers import DurableObject, Response
 
 import json_scan
+from errors import invalid_api_key
 from keys.directory import DirectoryStore
-from keys.limits import invalid_key
 from keys.ops import directory_op, key_op
 from keys.sql import has_schema
 from keys.store import KeyStore
@@ -36,10 +36,10 @@ OP_PATH = "/__keys/"
 # What an object that never held a key answers, read-only: a stranger's guess leaves nothing behind. Every other
 # op ("create", "import") is one that gives a key object its storage.
 _NO_KEY: dict[str, dict[str, Any]] = {
-    "admit": {"refusal": asdict(invalid_key()), "headers": {}, "lease": None, "models": [], "grant": None,
+    "admit": {"refusal": asdict(invalid_api_key()), "headers": {}, "lease": None, "models": [], "grant": None,
               "prices": {}},
     "record": {"record": None}, "change": {"record": None}, "delete": {"record": None},
-    "take": {"state": None}, "ledger": {"rows": []}, "finish": {},
+    "take": {"state": None}, "ledger": {"rows": []}, "book": {}, "finish": {},
 }
 
 

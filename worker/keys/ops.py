@@ -10,12 +10,12 @@ import math
 from dataclasses import asdict
 from typing import Any, Protocol
 
+from keys.charge import Charge
 from keys.directory import DirectoryStore
 from keys.pricing import Price
 from keys.record import KeyRecord
 from keys.reservations import Need
 from keys.store import KeyStore
-from keys.usage import Usage
 
 DIRECTORY = "directory"  # the one directory object's name
 MASTER = "master"  # master-key traffic in spend reports; its object holds rows booked before keys.ledger.MasterLedger
@@ -47,9 +47,8 @@ def key_op(store: KeyStore, op: str, payload: dict[str, Any], now_ms: int) -> di
                 "lease": lease, "models": [] if record is None else record.models,
                 "grant": asdict(grant) if capped else None,
                 "prices": {name: [price.input_per_token, price.output_per_token] for name, price in prices.items()}}
-    if op == "finish":
-        store.finish(payload.get("lease"), payload.get("model"), Usage(**payload["usage"]),
-                     float(payload["cost"]), now_ms, prices_from_wire(payload.get("prices")))
+    if op in ("book", "finish"):  # "finish": what a container object one version behind sends during a deploy
+        store.book(payload.get("lease"), Charge.from_wire(payload), now_ms, prices_from_wire(payload.get("prices")))
         return {}
     if op == "record":  # the live record, or the deleted one (for /key/info status "deleted")
         return _record(store.current(now_ms) or store.load())
@@ -69,7 +68,7 @@ def key_op(store: KeyStore, op: str, payload: dict[str, Any], now_ms: int) -> di
 
 
 def prices_from_wire(value: Any) -> dict[str, Price]:
-    """`{model: [input per token, output per token]}` (keys.gate.finish), whatever is malformed left out."""
+    """`{model: [input per token, output per token]}` (keys.gate.book), whatever is malformed left out."""
     prices: dict[str, Price] = {}
     for name, pair in (value.items() if isinstance(value, dict) else ()):
         if isinstance(name, str) and isinstance(pair, list) and len(pair) == 2 and all(

@@ -12,13 +12,13 @@ import secrets
 from dataclasses import asdict, fields
 from typing import Any
 
+from keys.charge import Charge
 from keys.ledger import LEDGER_TABLE, book, rows
 from keys.limits import WINDOW_MS, Decision, Window, decide
 from keys.pricing import Price
 from keys.record import ALL_MODELS, KeyRecord
 from keys.reservations import INPUT, OUTPUT, Held, Need, least_tokens
 from keys.sql import SqlExec, migrate, one
-from keys.usage import Usage
 
 # A lease whose release never came (client gone before headers) frees itself, and what it reserved, after 15 min.
 LEASE_TTL_MS = 900_000
@@ -143,7 +143,7 @@ class KeyStore:
 
     def admit(self, now_ms: int, model: str | None,
               need: Need | None = None) -> tuple[Decision, str | None, KeyRecord | None]:
-        """The decision, the lease to hand back to `finish` when admitted (holding what the request reserved),
+        """The decision, the lease to hand back to `book` when admitted (holding what the request reserved),
         and the record. `need` None reserves nothing."""
         def run() -> tuple[Decision, str | None, KeyRecord | None]:
             record = self._current(now_ms)
@@ -162,15 +162,15 @@ class KeyStore:
             return decision, lease, record
         return self._db.transaction(run)
 
-    def finish(self, lease: str | None, model: str | None, usage: Usage, cost: float, now_ms: int,
-               prices: dict[str, Price] | None = None) -> None:
+    def book(self, lease: str | None, charge: Charge, now_ms: int, prices: dict[str, Price] | None = None) -> None:
         """Releases the lease and what it reserved, and books the request (failed ones too, with their zero
         tokens): the reservation is replaced by what it used. `prices`: LiteLLM's per-token prices by model, to
         learn (keys.reservations reserves at them)."""
         def run() -> None:
             if lease is not None:
                 self._db.exec("DELETE FROM leases WHERE id = ?", lease)
-            book(self._db, model, usage, cost, now_ms)
+            book(self._db, charge, now_ms)
+            usage, cost = charge.usage, charge.cost
             record = self._current(now_ms)
             if record is None:
                 return

@@ -1,7 +1,7 @@
 """What the edge tells the container's Durable Object about a request it must book once the answer is over.
 
 The edge decides who pays (the master key, or a virtual key admitted with a lease) and which model the body
-asked for; the Durable Object sees the answer pass and books it (keys.ledger, keys.gate.finish). The ticket
+asked for; the Durable Object sees the answer pass and books it (keys.booking). The ticket
 travels in one internal request header: the edge drops a client's copy, and `header_policy` drops every
 `x-gateway-*` header before LiteLLM.
 """

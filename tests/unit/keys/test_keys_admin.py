@@ -8,18 +8,25 @@ from typing import Any
 import pytest
 from keys_fakes import Clock, FakeRpc
 
+from errors import GatewayError
 from keys import gate
 from keys.admin import Answer, Caller, handle, is_admin_path
+from keys.charge import Charge, charge_for
 from keys.material import token_of
 from keys.usage import Usage
 
 MASTER = Caller(is_master=True)
 
 
+def as_sent(answer: Answer | GatewayError) -> Answer:
+    """An error as the edge sends it (errors.GatewayError.body, OpenAI's dialect)."""
+    return Answer(answer.status, json.loads(answer.body())) if isinstance(answer, GatewayError) else answer
+
+
 def call(rpc: FakeRpc, method: str, path: str, body: Any = None, query: str = "",
          caller: Caller = MASTER) -> Answer:
     raw = None if body is None else json.dumps(body).encode()
-    return asyncio.run(handle(method, path, query, raw, caller, rpc, rpc.clock.ms))
+    return as_sent(asyncio.run(handle(method, path, query, raw, caller, rpc, rpc.clock.ms)))
 
 
 def generate(rpc: FakeRpc, **fields: Any) -> dict[str, Any]:
@@ -76,7 +83,7 @@ def test_bad_input_names_the_field(rpc: FakeRpc, body: Any, field: str) -> None:
 
 
 def test_invalid_json_and_unknown_fields(rpc: FakeRpc) -> None:
-    answer = asyncio.run(handle("POST", "/key/generate", "", b"{nope", MASTER, rpc, rpc.clock.ms))
+    answer = as_sent(asyncio.run(handle("POST", "/key/generate", "", b"{nope", MASTER, rpc, rpc.clock.ms)))
     assert (answer.status, answer.body["error"]["param"]) == (400, "body")
     assert call(rpc, "POST", "/key/generate", {"send_invite_email": True, "model_max_budget": {}}).status == 200
 
@@ -152,7 +159,7 @@ def test_list_pages_filters_and_full_objects(rpc: FakeRpc, clock: Clock) -> None
 def test_regenerate_moves_limits_and_spend_to_a_new_key(rpc: FakeRpc) -> None:
     old = generate(rpc, key_alias="r", max_budget=1.0)
     lease = admit(rpc, old["key"]).lease
-    asyncio.run(gate.finish(rpc, old["token"], lease, "gpt-4o", Usage(1, 1), 0.25, failed=False))
+    asyncio.run(gate.book(rpc, old["token"], lease, Charge("gpt-4o", Usage(1, 1), 0.25)))
     answer = call(rpc, "POST", f"/key/{old['token']}/regenerate", {"rpm_limit": 7})
     assert answer.status == 200
     new = answer.body
@@ -169,12 +176,12 @@ def test_spend_report_by_key_model_and_day(rpc: FakeRpc, clock: Clock) -> None:
     alice = generate(rpc, key_alias="alice")
     for model, usage, cost in [("gpt-4o", Usage(10, 5), 0.5), ("claude", Usage(3, 3), 0.25)]:
         lease = admit(rpc, alice["key"], model).lease
-        asyncio.run(gate.finish(rpc, alice["token"], lease, model, usage, cost, failed=False))
+        asyncio.run(gate.book(rpc, alice["token"], lease, Charge(model, usage, cost)))
     clock.advance(86_400_000)
     # The master key, booked by whichever container instance served it.
-    asyncio.run(rpc.instance_ledger("litellm-0")).book("gpt-4o", Usage(1, 1), 1.0, clock.ms)
-    failed = gate.booked(Usage(9, 9), 9.0, failed=True)  # counted as a request: zero tokens, zero cost
-    asyncio.run(rpc.instance_ledger("litellm-1")).book("gpt-4o", *failed, clock.ms)
+    asyncio.run(rpc.instance_ledger("litellm-0")).book(Charge("gpt-4o", Usage(1, 1), 1.0), clock.ms)
+    failed = charge_for("gpt-4o", Usage(9, 9), failed=True, cost_header="9.0")  # one request: zero tokens, zero cost
+    asyncio.run(rpc.instance_ledger("litellm-1")).book(failed, clock.ms)
     by_key = call(rpc, "GET", "/spend/report", query="start_date=2026-01-01&end_date=2026-01-02").body
     assert [(row["key_alias"], row["requests"], row["spend"]) for row in by_key["data"]] == [
         ("master", 2, 1.0), ("alice", 2, 0.75)]
@@ -215,7 +222,7 @@ def test_concurrent_admissions_hold_the_limit_exactly(rpc: FakeRpc) -> None:
     assert sum(answer.refusal is None for answer in answers) == 3  # parallel first: 3 in flight at most
     for answer in answers:
         if answer.lease:
-            asyncio.run(gate.finish(rpc, token_of(key), answer.lease, "gpt-4o", Usage(1, 1), 0.0, failed=False))
+            asyncio.run(gate.book(rpc, token_of(key), answer.lease, Charge("gpt-4o", Usage(1, 1), 0.0)))
     answers = asyncio.run(burst())
     assert sum(answer.refusal is None for answer in answers) == 2  # rpm: 5 in the minute, 3 already used
     assert {answer.refusal.code for answer in answers if answer.refusal} == {"rate_limit_exceeded"}

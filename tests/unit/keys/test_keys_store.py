@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from keys_fakes import START_MS, SqliteExec
 
+from keys.charge import Charge
 from keys.limits import format_reset_ms
 from keys.record import KeyRecord
 from keys.sql import migrate
@@ -75,7 +76,7 @@ def test_an_admission_reads_a_few_rows_however_full_the_window() -> None:
     store = make(db, rpm_limit=100_000, tpm_limit=10_000_000)
     for i in range(500):
         _, lease, _ = store.admit(START_MS + i, "m")
-        store.finish(lease, "m", Usage(10, 5), 0.0, START_MS + i)
+        store.book(lease, Charge("m", Usage(10, 5), 0.0), START_MS + i)
     db.rows = 0
     decision, _, _ = store.admit(START_MS + 1000, "m")
     assert decision.refusal is None and decision.headers["x-ratelimit-remaining-requests"] == str(100_000 - 501)
@@ -111,10 +112,10 @@ def test_admitted_answers_carry_the_headers_of_the_limits_set() -> None:
 def test_tpm_lets_the_crossing_request_finish_and_refuses_the_next() -> None:
     store = make(tpm_limit=100)
     _, lease, _ = store.admit(START_MS, "m")
-    store.finish(lease, "m", Usage(60, 30), 0.0, START_MS + 1000)
+    store.book(lease, Charge("m", Usage(60, 30), 0.0), START_MS + 1000)
     assert admitted(store, START_MS + 2000)  # 90 < 100
     _, lease, _ = store.admit(START_MS + 3000, "m")
-    store.finish(lease, "m", Usage(40, 0), 0.0, START_MS + 4000)  # 130: crossed, and it completed
+    store.book(lease, Charge("m", Usage(40, 0), 0.0), START_MS + 4000)  # 130: crossed, and it completed
     decision, _, _ = store.admit(START_MS + 5000, "m")
     assert decision.refusal is not None and decision.refusal.type == "tokens"
     assert decision.refusal.retry_after_s == 56  # once the first 90 leave (at +61 s), 40 < 100
@@ -127,7 +128,7 @@ def test_parallel_requests_are_leases_released_by_finish() -> None:
     first, second = store.admit(START_MS, "m")[1], store.admit(START_MS, "m")[1]
     decision, _, _ = store.admit(START_MS, "m")
     assert decision.refusal is not None and decision.refusal.retry_after_s == 1
-    store.finish(first, "m", Usage(), 0.0, START_MS + 10)
+    store.book(first, Charge("m", Usage(), 0.0), START_MS + 10)
     assert admitted(store, START_MS + 20)
     assert second is not None
 
@@ -142,7 +143,7 @@ def test_a_lease_never_released_expires() -> None:
 def test_budget_refuses_after_the_crossing_request_and_resets_with_its_period() -> None:
     store = make(max_budget=0.01, budget_duration="1h")
     _, lease, _ = store.admit(START_MS, "m")
-    store.finish(lease, "m", Usage(10, 10), 0.015, START_MS + 1000)
+    store.book(lease, Charge("m", Usage(10, 10), 0.015), START_MS + 1000)
     decision, _, _ = store.admit(START_MS + 2000, "m")
     assert decision.refusal is not None
     assert (decision.refusal.status, decision.refusal.code) == (429, "insufficient_quota")
@@ -195,7 +196,7 @@ def test_ledger_books_per_model_and_utc_day_failures_with_zero_tokens() -> None:
     store = make()
     for now, model, usage, cost in [(START_MS - 1, "a", Usage(1, 2), 0.5), (START_MS, "a", Usage(3, 4), 0.25),
                                     (START_MS + 5, "a", Usage(failed=True), 0.0), (START_MS, "b", Usage(5, 5), 1.0)]:
-        store.finish(None, model, usage, cost, now)
+        store.book(None, Charge(model, usage, cost), now)
     assert store.ledger("2025-12-31", "2026-01-01") == [
         {"day": "2025-12-31", "model": "a", "requests": 1, "failed_requests": 0, "prompt_tokens": 1,
          "completion_tokens": 2, "cost": 0.5},

@@ -15,6 +15,7 @@ from keys_fakes import START_MS, FakeRpc, SqliteExec
 from test_keys_admin import generate
 
 from keys import gate
+from keys.charge import Charge
 from keys.material import token_of
 from keys.pricing import Price
 from keys.record import KeyRecord
@@ -163,7 +164,7 @@ def test_settling_and_releasing_give_back_exactly_what_was_taken(steps: list[tup
                 taken = Held(taken.tokens + decision.reservation.tokens, taken.usd + decision.reservation.usd)
         elif op == "finish" and open_leases:
             lease, reservation = open_leases.popitem()
-            store.finish(lease, "m", Usage(tokens, 0), cost, now)
+            store.book(lease, Charge("m", Usage(tokens, 0), cost), now)
             taken = Held(taken.tokens - reservation.tokens, taken.usd - reservation.usd)
         elif op == "expire":  # every lease outlives its TTL: what they held goes with them
             now += LEASE_TTL_MS
@@ -171,7 +172,7 @@ def test_settling_and_releasing_give_back_exactly_what_was_taken(steps: list[tup
             open_leases, taken = {}, Held()
         assert held(store).tokens == taken.tokens and held(store).usd == pytest.approx(taken.usd, abs=1e-12)
     for lease in list(open_leases):
-        store.finish(lease, "m", Usage(), 0.0, now)
+        store.book(lease, Charge("m", Usage(), 0.0), now)
     assert held(store) == Held(0, 0.0)
 
 
@@ -183,7 +184,7 @@ def test_requests_admitted_together_stay_within_the_limits(requests: list[tuple[
     """All admitted before any is booked; each uses its prompt estimate and at most its cap (a provider honours it)."""
     prices = {"mini": MINI, "opus": OPUS}
     store = make(tpm_limit=tpm, max_budget=budget)
-    store.finish(None, "mini", Usage(), 0.0, START_MS, prices)  # learned from an earlier booking
+    store.book(None, Charge("mini", Usage(), 0.0), START_MS, prices)  # learned from an earlier booking
     served = []
     for size, client_cap, model in requests:
         decision, lease, _ = store.admit(START_MS, None, Need(OUTPUT, size))
@@ -192,13 +193,13 @@ def test_requests_admitted_together_stay_within_the_limits(requests: list[tuple[
         grant = decision.reservation.grant
         allowed, _ = output_allowance(grant, size, price_of(decision.prices, [model]))
         if allowed < MIN_OUTPUT_TOKENS:
-            store.finish(lease, model, Usage(failed=True), 0.0, START_MS)
+            store.book(lease, Charge(model, Usage(failed=True), 0.0), START_MS)
             continue
         served.append((lease, model, prompt_estimate(size), min(allowed, client_cap or allowed)))
     for lease, model, prompt, output in served:
         price = prices[model]
-        store.finish(lease, model, Usage(prompt, output), prompt * price.input_per_token
-                     + output * price.output_per_token, START_MS + 10)
+        store.book(lease, Charge(model, Usage(prompt, output), prompt * price.input_per_token
+                     + output * price.output_per_token), START_MS + 10)
     record = store.current(START_MS + 10)
     assert record is not None and record.spend <= budget * (1 + 1e-9)
     used = store._db.exec("SELECT COALESCE(SUM(tokens), 0) AS t FROM window_events")[0]["t"]
@@ -207,10 +208,10 @@ def test_requests_admitted_together_stay_within_the_limits(requests: list[tuple[
 
 def test_prices_are_learned_for_the_key_s_models_and_written_only_when_they_change() -> None:
     store = make(models=["mini"], max_budget=1.0)
-    store.finish(None, "mini", Usage(), 0.0, START_MS, {"mini": MINI, "opus": OPUS})
+    store.book(None, Charge("mini", Usage(), 0.0), START_MS, {"mini": MINI, "opus": OPUS})
     assert store.prices() == {"mini": MINI}
     changes = store._db.conn.total_changes
-    store.finish(None, "mini", Usage(), 0.0, START_MS, {"mini": MINI, "opus": OPUS})
+    store.book(None, Charge("mini", Usage(), 0.0), START_MS, {"mini": MINI, "opus": OPUS})
     assert store._db.conn.total_changes - changes == 1  # the ledger row, no price
     decision, _, _ = store.admit(START_MS, None, Need(OUTPUT, 400))
     assert decision.prices == {"mini": MINI}
@@ -228,13 +229,13 @@ def test_leases_written_before_reservations_hold_nothing_after_the_upgrade() -> 
     assert held(store) == Held(0, 0.0)
     decision, lease, _ = store.admit(START_MS, None, Need(OUTPUT, 400))
     assert lease is not None and decision.reservation.tokens == 1000
-    store.finish("old", "m", Usage(10, 10), 0.0, START_MS)
+    store.book("old", Charge("m", Usage(10, 10), 0.0), START_MS)
     assert held(store) == Held(1000, 0.0)
 
 
 def test_prices_move_with_a_regenerated_key() -> None:
     old, new = make(max_budget=1.0), KeyStore(SqliteExec())
-    old.finish(None, "mini", Usage(), 0.0, START_MS, {"mini": MINI})
+    old.book(None, Charge("mini", Usage(), 0.0), START_MS, {"mini": MINI})
     state = old.take_state(START_MS)
     assert state is not None and new.import_state(json.loads(json.dumps(state)))
     assert new.prices() == {"mini": MINI}
@@ -242,7 +243,7 @@ def test_prices_move_with_a_regenerated_key() -> None:
 
 def test_the_wire_carries_the_need_the_grant_and_the_prices(rpc: FakeRpc) -> None:
     key = generate(rpc, max_budget=1.0, models=["mini"])["key"]
-    asyncio.run(gate.finish(rpc, token_of(key), None, "mini", Usage(1, 1), 1e-6, False, prices={"mini": MINI}))
+    asyncio.run(gate.book(rpc, token_of(key), None, Charge("mini", Usage(1, 1), 1e-6), {"mini": MINI}))
     admission = asyncio.run(gate.admit(rpc, token_of(key), None, Need(OUTPUT, 400)))
     assert admission.refusal is None and admission.prices == {"mini": MINI}
     assert admission.grant == Grant(100, OUTPUT_GRANT_TOKENS, False, pytest.approx(100 * 1.5e-07 + 4096 * 6e-07))

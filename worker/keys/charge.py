@@ -1,0 +1,58 @@
+"""What one finished request books, decided once (pure): the model that served it, its tokens and its cost.
+
+Booking is one verb, `book`, at every level: `Booking.book` in the container's Durable Object (or
+`KeyGate.book_failed` at the edge, for a request that never got an answer) makes a `Charge`, and `gate.book`
+hands it to the key's object (`KeyStore.book`: ledger, window, spend, and the lease's reservation settled in one
+transaction) or `MasterLedger.book` takes it for the master key (`ledger.book`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from keys.pricing import Price, request_cost
+from keys.usage import Usage
+
+MODEL_GROUP_HEADER = "x-litellm-model-group"  # on LiteLLM's answers: the model group that served
+MAX_MODEL_NAME = 256  # a model name from a response header longer than this is not LiteLLM's: the asked one is booked
+
+
+@dataclass(frozen=True)
+class Charge:
+    model: str | None  # the model that served the request (LiteLLM's model group), else the one asked for
+    usage: Usage  # `failed` included; zero tokens for a failed request
+    cost: float  # USD; 0 for a failed request
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"model": self.model, "cost": self.cost,
+                "usage": {"prompt_tokens": self.usage.prompt_tokens,
+                          "completion_tokens": self.usage.completion_tokens, "failed": self.usage.failed}}
+
+    @classmethod
+    def from_wire(cls, payload: dict[str, Any]) -> Charge:
+        return cls(payload.get("model"), Usage(**payload["usage"]), float(payload["cost"]))
+
+
+def served_model(asked: str | None, model_group: str | None) -> str | None:
+    """LiteLLM names the model group that answered (`x-litellm-model-group`): after a fallback it is not the one
+    asked for, and the booking follows what served."""
+    if model_group and len(model_group) <= MAX_MODEL_NAME and model_group.isprintable():
+        return model_group
+    return asked
+
+
+def charge_for(model: str | None, usage: Usage | None, failed: bool, cost_header: str | None = None,
+               prices: dict[str, Price] | None = None) -> Charge:
+    """A failed request (LiteLLM not reached, or an error status) is one request with zero tokens and zero cost;
+    `usage` None (none seen) books zero tokens. Cost: LiteLLM's figure, else tokens x `prices` (pricing)."""
+    if failed:
+        return Charge(model, Usage(0, 0, True), 0.0)
+    counted = usage or Usage()
+    return Charge(model, Usage(counted.prompt_tokens, counted.completion_tokens, False),
+                  request_cost(cost_header, model, counted, prices or {}))
+
+
+def needs_prices(cost_header: str | None, usage: Usage | None) -> bool:
+    """Whether tokens x prices decide the cost: LiteLLM sent no figure (as on streams) for tokens it served."""
+    return usage is not None and usage.total_tokens > 0 and request_cost(cost_header, None, usage, {}) == 0
