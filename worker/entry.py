@@ -34,7 +34,7 @@ from keys.material import Mark, mark_of
 from keys.objects import KeyDirectory, VirtualKey
 from keys.ticket import TICKET_HEADER
 from lifecycle import HEALTHY_STATES, State
-from model_choice import Places, decide, pinned, places
+from model_choice import RESPONSES_PATH, Places, decide, pinned, places
 from request_ids import request_id_for
 from request_policy import Caps, OutputCap
 from responses import error_response, json_response, with_headers, without_body
@@ -127,7 +127,11 @@ class Default(WorkerEntrypoint):
             if isinstance(planned, errors.GatewayError):  # with the key's limit headers when it is its 429
                 return self._refuse(planned, keys, key, admission, None, request_id, dialect, planned.status == 429)
             forwarded, body, named_at, added_usage = planned
-            decision = decide(named_at, models)  # the one model it is for, from everywhere LiteLLM reads one
+            # The one model it is for, from everywhere LiteLLM reads one; a stored response only if the key made it.
+            stored = None
+            if models is not None and named_at.stored is not None:
+                stored = await keys.stored_model(key, admission, named_at.stored)  # type: ignore[union-attr]
+            decision = decide(named_at, models, stored)
             if decision.refusal is not None:
                 return self._refuse(decision.refusal, keys, key, admission, decision.model, request_id, dialect,
                                     True)
@@ -151,7 +155,8 @@ class Default(WorkerEntrypoint):
         target = upstream_path(path)
         affinity = header(incoming.headers, "x-session-affinity")
         name = pick_instance(settings.instances, affinity)
-        ticket = None if keys is None else keys.ticket(key, admission, model, added_usage)
+        stores = method == "POST" and target == RESPONSES_PATH
+        ticket = None if keys is None else keys.ticket(key, admission, model, added_usage, stores)
 
         def send(to: str, warm_only: str | None = None) -> Any:
             forwarded = _outgoing(incoming, request.url, path, target, method, body)

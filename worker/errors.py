@@ -227,7 +227,7 @@ def model_required(reason: str) -> GatewayError:
 
 
 def stored_response_not_found() -> GatewayError:
-    """A virtual key addressing a stored response (by id, or `previous_response_id`): it could be another key's."""
+    """A virtual key addressing a stored response (by id, or `previous_response_id`) it did not create."""
     return _client_error(404, "No stored response with this id for this API key", "not_found")
 
 

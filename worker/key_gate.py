@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from pyodide.ffi import create_proxy, to_js
@@ -35,6 +36,8 @@ from responses import error_response, json_response, rewrapped
 from routing import upstream_path
 
 MODELS_PATH = "/v1/models"
+OWNER_WAIT_S = 2.0  # how long a stored response's first follow-up waits for its creation to be booked
+OWNER_RETRY_S = 0.05
 
 
 def keys_bound(env: Any) -> bool:
@@ -78,11 +81,24 @@ class KeyGate:
     async def admit(self, key: str, model: str | None, need: Need | None = None) -> Admission:
         return await gate.admit(self._rpc, token_of(key), model, need)
 
+    async def stored_model(self, key: str, admission: Admission, response_id: Any) -> str | None:
+        """The model of a stored response `key` created (None: not its own). A response is recorded when its
+        creation is booked, just after its last byte: while other requests of the key are in flight, a miss is
+        asked again for up to OWNER_WAIT_S, so a client that follows up at once is not refused."""
+        deadline = time.monotonic() + OWNER_WAIT_S
+        while True:
+            model, pending = await gate.owner(self._rpc, token_of(key), response_id, admission.lease)
+            if model is not None or not pending or time.monotonic() >= deadline:
+                return model
+            await asyncio.sleep(OWNER_RETRY_S)
+
     @staticmethod
-    def ticket(key: str | None, admission: Admission | None, model: str | None, added_usage: bool) -> str:
-        """What the container's Durable Object books the request under (`key` None: the master key)."""
+    def ticket(key: str | None, admission: Admission | None, model: str | None, added_usage: bool,
+               stores: bool) -> str:
+        """What the container's Durable Object books the request under (`key` None: the master key); `stores`:
+        the request creates a stored response, which becomes the key's."""
         return Ticket(None if key is None else token_of(key), admission.lease if admission else None, model,
-                      added_usage).header_value()
+                      added_usage, stores).header_value()
 
     @staticmethod
     async def shown(response: Any, admission: Admission, path: str) -> Any:

@@ -18,7 +18,7 @@ LiteLLM serves is still what their request is booked under.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -81,15 +81,18 @@ def pinned(models: list[str] | None) -> bool:
     return bool(models) and ALL_MODELS not in models  # type: ignore[operator]
 
 
-def decide(at: Places, models: list[str] | None) -> Decision:
-    """The model of a request from a virtual key with `models`, or from the master key (`models` None)."""
+def decide(at: Places, models: list[str] | None, stored_model: str | None = None) -> Decision:
+    """The model of a request from a virtual key with `models`, or from the master key (`models` None).
+    `stored_model`: for a virtual key's request addressing a stored response, the model it was created on when
+    the key's object says the key created it (None: another key's, or none)."""
+    if models is not None and at.stored is not None:
+        if stored_model is None:  # never says whether the id exists: it could be another key's
+            return Decision(None, errors.stored_response_not_found())
+        # LiteLLM serves a stored response's deployment, whatever the body names: it counts as the path's model.
+        at = replace(at, path=at.path or stored_model)
     picked = at.picked()
     model = picked if isinstance(picked, str) and picked else None
     booked = model if at.served and not at.lookup else None  # a lookup, or a method LiteLLM lacks: no model served
-    if models is not None and at.stored is not None:
-        # Stored responses are their creator's. Until key objects record which responses a key created (README,
-        # Security model), no virtual key may address one: it could be another key's.
-        return Decision(booked, errors.stored_response_not_found())
     if not pinned(models) or not at.served:
         return Decision(booked)
     named: list[Any] = []

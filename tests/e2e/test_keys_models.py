@@ -7,6 +7,8 @@ makes its own keys.
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -27,6 +29,12 @@ def admin(gateway: Gateway) -> KeyAdmin:
 def assert_refused(answer: httpx.Response, status: int, code: str) -> None:
     assert answer.status_code == status, answer.text
     assert openai_error(answer)["code"] == code, answer.text
+
+
+def reached_litellm(answer: httpx.Response) -> bool:
+    """LiteLLM answered: its Anthropic provider keeps no responses, and says so (the edge would say 404)."""
+    assert answer.status_code == 500 and "GET responses is not supported for anthropic" in answer.text, answer.text
+    return True
 
 
 def served(provider: FakeProvider) -> set[str]:
@@ -152,22 +160,41 @@ def test_a_pinned_key_is_never_served_by_a_fallback(admin: KeyAdmin, provider: F
     assert "gpt-backup" in served(provider)
 
 
-def test_stored_responses_are_not_another_keys(admin: KeyAdmin) -> None:
+def test_stored_responses_are_their_creators_only(admin: KeyAdmin, provider: FakeProvider) -> None:
     """A response a key stores is addressed by its id (GET, DELETE, input_items, cancel, previous_response_id):
-    never through another key (LiteLLM would use the operator's credentials for any id)."""
+    by that key, at once, and never through another key (LiteLLM would use the operator's credentials for any id)."""
     owner, other = admin.generate(models=["claude-keeper"]), admin.generate()
     created = admin.client.post("/v1/responses", headers=bearer(owner), json={
         "model": "claude-keeper", "input": "stored", "max_output_tokens": 16})
     assert created.status_code == 200, created.text
     stored = created.json()["id"]
+    own = admin.client.get(f"/v1/responses/{stored}", headers=bearer(owner))  # right after: no wait
+    assert reached_litellm(own)
     for method, path in (("GET", f"/v1/responses/{stored}"), ("DELETE", f"/v1/responses/{stored}"),
                          ("GET", f"/v1/responses/{stored}/input_items"), ("POST", f"/responses/{stored}/cancel")):
         assert_refused(admin.client.request(method, path, headers=bearer(other)), 404, "not_found")
     continued = admin.client.post("/v1/responses", headers=bearer(other), json={
         "model": "claude-keeper", "input": "go on", "previous_response_id": stored})
     assert_refused(continued, 404, "not_found")
+    elsewhere = admin.client.post("/v1/responses", headers=bearer(owner), json={
+        "model": OTHER, "input": "go on", "previous_response_id": stored})
+    assert_refused(elsewhere, 400, "model_conflict")  # LiteLLM would serve the stored one's model anyway
+    assert OTHER not in served(provider)
     master = admin.client.get(f"/v1/responses/{stored}", headers=admin.gateway.auth())
     assert master.status_code != 404, master.text  # the master key reaches LiteLLM as before
+
+
+def test_a_streamed_response_is_its_creators_too(admin: KeyAdmin) -> None:
+    """The id of a streamed creation comes in its `response.created` event."""
+    owner, other = admin.generate(), admin.generate()
+    with admin.client.stream("POST", "/v1/responses", headers=bearer(owner), json={
+            "model": "claude-keeper", "input": "streamed", "max_output_tokens": 16, "stream": True}) as answer:
+        assert answer.status_code == 200
+        text = "".join(answer.iter_text())
+    stored = next(json.loads(line[5:])["response"]["id"] for line in text.splitlines()
+                  if line.startswith("data:") and '"response.created"' in line)
+    assert reached_litellm(admin.client.get(f"/v1/responses/{stored}", headers=bearer(owner)))
+    assert_refused(admin.client.get(f"/v1/responses/{stored}", headers=bearer(other)), 404, "not_found")
 
 
 def test_a_model_outside_the_list_does_not_exist_for_the_key(admin: KeyAdmin) -> None:

@@ -119,11 +119,12 @@ def test_callers_without_a_model_list_are_never_refused_but_booked_as_served(mod
     assert decide(places("GET", "/v1/models", ""), ONLY_DEMO).refusal is None
 
 
-def test_only_the_master_key_addresses_stored_responses() -> None:
-    """Until key objects record which key created a response, any virtual key could be addressing another's."""
+def test_a_virtual_key_addresses_only_stored_responses_it_created() -> None:
+    """`stored_model` None: the key's object has no record that this key created the response."""
     at = places("GET", "/v1/responses/resp_1", "")
     assert decide(at, None).refusal is None
     assert all(decide(at, models).refusal.status == 404 for models in ([], ONLY_DEMO))  # type: ignore[union-attr]
+    assert all(decide(at, models, "demo").refusal is None for models in ([], ONLY_DEMO))
 
 
 @QUICK

@@ -33,6 +33,7 @@ class Booking:
         self._prices = prices
         self._log = log
         self._usage: Callable[[], Usage | None] = lambda: None
+        self._response_id: Callable[[], str | None] = lambda: None
         self._cost_header: str | None = None
         self._model = ticket.model
         self._booked = False
@@ -48,11 +49,13 @@ class Booking:
         if media_type(content_type) == "text/event-stream":  # also drops the usage chunk the edge asked for
             events = SseUsage(strip_added_usage=self._ticket.added_usage)
             self._usage = lambda: events.served(request_bytes)
+            self._response_id = lambda: events.response_id
             return events
         if not is_json(content_type):
             return None
         body = JsonUsage()
         self._usage = body.usage
+        self._response_id = body.response_id
         return body
 
     def book(self, failed: bool) -> None:
@@ -72,7 +75,8 @@ class Booking:
             # A key's object learns LiteLLM's prices from its bookings (to reserve budgets): they always travel.
             priced = ticket.token is not None or (not failed and needs_prices(self._cost_header, usage))
             prices = await self._prices() if priced else {}
-            charge = charge_for(self._model, usage, failed, self._cost_header, prices)
+            stored = self._response_id() if ticket.stores and ticket.token is not None else None
+            charge = charge_for(self._model, usage, failed, self._cost_header, prices, stored)
             if ticket.token is None:
                 (await self._master_ledger()).book(charge, now_ms())
             else:

@@ -23,15 +23,18 @@ class Charge:
     model: str | None  # the model that served the request (LiteLLM's model group), else the one asked for
     usage: Usage  # `failed` included; zero tokens for a failed request
     cost: float  # USD; 0 for a failed request
+    response_id: str | None = None  # the stored response the request created: the key's from now on
 
     def to_wire(self) -> dict[str, Any]:
-        return {"model": self.model, "cost": self.cost,
+        return {"model": self.model, "cost": self.cost, "response_id": self.response_id,
                 "usage": {"prompt_tokens": self.usage.prompt_tokens,
                           "completion_tokens": self.usage.completion_tokens, "failed": self.usage.failed}}
 
     @classmethod
     def from_wire(cls, payload: dict[str, Any]) -> Charge:
-        return cls(payload.get("model"), Usage(**payload["usage"]), float(payload["cost"]))
+        stored = payload.get("response_id")
+        return cls(payload.get("model"), Usage(**payload["usage"]), float(payload["cost"]),
+                   stored if isinstance(stored, str) else None)
 
 
 def served_model(asked: str | None, model_group: str | None) -> str | None:
@@ -43,14 +46,14 @@ def served_model(asked: str | None, model_group: str | None) -> str | None:
 
 
 def charge_for(model: str | None, usage: Usage | None, failed: bool, cost_header: str | None = None,
-               prices: dict[str, Price] | None = None) -> Charge:
+               prices: dict[str, Price] | None = None, response_id: str | None = None) -> Charge:
     """A failed request (LiteLLM not reached, or an error status) is one request with zero tokens and zero cost;
     `usage` None (none seen) books zero tokens. Cost: LiteLLM's figure, else tokens x `prices` (pricing)."""
     if failed:
         return Charge(model, Usage(0, 0, True), 0.0)
     counted = usage or Usage()
     return Charge(model, Usage(counted.prompt_tokens, counted.completion_tokens, False),
-                  request_cost(cost_header, model, counted, prices or {}))
+                  request_cost(cost_header, model, counted, prices or {}), response_id)
 
 
 def needs_prices(cost_header: str | None, usage: Usage | None) -> bool:

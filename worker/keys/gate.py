@@ -51,6 +51,16 @@ async def book(rpc: Rpc, token: str, lease: str | None, charge: Charge,
     await rpc.call(token, "book", payload)
 
 
+async def owner(rpc: Rpc, token: str, response_id: Any, lease: str | None) -> tuple[str | None, bool]:
+    """The model of the stored response `response_id` if this key created it (else None), and whether other
+    requests of the key are in flight (keys.store.KeyStore.owner_of)."""
+    if not isinstance(response_id, str) or not response_id:
+        return None, False
+    answer = await rpc.call(token, "owner", {"id": response_id, "lease": lease})
+    model = answer.get("model")
+    return (model if isinstance(model, str) else None), answer.get("pending") is True
+
+
 def model_allowed(models: list[str], model: str | None) -> bool:
     """Whether a key with `models` (empty: every model) may use `model` (None: the request names none)."""
     return model is None or not models or ALL_MODELS in models or model in models

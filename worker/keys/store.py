@@ -36,7 +36,13 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE leases ADD COLUMN usd REAL NOT NULL DEFAULT 0",
         "CREATE TABLE prices (model TEXT PRIMARY KEY, input REAL NOT NULL, output REAL NOT NULL)",
     ],
+    [  # the stored responses this key created: only it may address them (model_choice)
+        "CREATE TABLE responses (id TEXT PRIMARY KEY, model TEXT NOT NULL, created_ms INTEGER NOT NULL)",
+        "CREATE INDEX responses_created ON responses (created_ms)",
+    ],
 ]
+# The newest stored responses a key owns: an older one answers 404 to it too (README, Keys). A row is ~300 bytes.
+MAX_OWNED_RESPONSES = 10_000
 _RECORD_FIELDS = frozenset(f.name for f in fields(KeyRecord))
 
 
@@ -114,7 +120,8 @@ class KeyStore:
                 return None
             state = {"record": asdict(record), "ledger": self._db.exec("SELECT * FROM ledger"),
                      "prices": self._db.exec("SELECT model, input, output FROM prices")}
-            for table in ("record", "window_events", "leases", "ledger", "prices"):
+            state["responses"] = self._db.exec("SELECT id, model, created_ms FROM responses")
+            for table in ("record", "window_events", "leases", "ledger", "prices", "responses"):
                 self._db.exec(f"DELETE FROM {table}")
             return state
         return self._db.transaction(run)
@@ -136,6 +143,8 @@ class KeyStore:
                               " cost = cost + excluded.cost", row["day"], row["model"], row["requests"],
                               row["failed_requests"], row["prompt_tokens"], row["completion_tokens"], row["cost"])
             self._learn({row["model"]: Price(row["input"], row["output"]) for row in state.get("prices", [])})
+            for row in state.get("responses", []):  # a regenerated key keeps its stored responses
+                self._own(row["id"], row["model"], row["created_ms"])
             return True
         return self._db.transaction(run)
 
@@ -170,6 +179,8 @@ class KeyStore:
             if lease is not None:
                 self._db.exec("DELETE FROM leases WHERE id = ?", lease)
             book(self._db, charge, now_ms)
+            if charge.response_id is not None:
+                self._own(charge.response_id, charge.model or "", now_ms)
             usage, cost = charge.usage, charge.cost
             record = self._current(now_ms)
             if record is None:
@@ -183,6 +194,19 @@ class KeyStore:
                 allowed = not record.models or ALL_MODELS in record.models
                 self._learn({name: price for name, price in prices.items() if allowed or name in record.models})
         self._db.transaction(run)
+
+    def _own(self, response_id: str, model: str, now_ms: int) -> None:
+        self._db.exec("INSERT OR IGNORE INTO responses (id, model, created_ms) VALUES (?, ?, ?)",
+                      response_id, model, now_ms)
+        self._db.exec("DELETE FROM responses WHERE id IN (SELECT id FROM responses ORDER BY created_ms DESC, id"
+                      " LIMIT -1 OFFSET ?)", MAX_OWNED_RESPONSES)
+
+    def owner_of(self, response_id: str, lease: str | None) -> tuple[str | None, bool]:
+        """The model of a stored response this key created (None: not its own, as far as is booked), and whether
+        other requests of the key are still in flight (one of them may be creating it: ask again shortly)."""
+        found = one(self._db, "SELECT model FROM responses WHERE id = ?", response_id)
+        others = one(self._db, "SELECT COUNT(*) AS n FROM leases WHERE id IS NOT ?", lease)
+        return (None if found is None else str(found["model"])), bool(others and others["n"])
 
     def prices(self, record: KeyRecord | None = None) -> dict[str, Price]:
         """The prices learned, of the models `record` may use."""

@@ -20,6 +20,7 @@ class Ticket:
     lease: str | None  # the virtual key's admission lease, freed by the booking
     model: str | None  # the `model` the request asked for
     added_usage: bool = False  # the edge added `stream_options.include_usage`: strip that chunk again
+    stores: bool = False  # it creates a Responses API response: the key records its id (keys.charge)
 
     def header_value(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))  # ASCII only (ensure_ascii): a valid header
@@ -38,4 +39,4 @@ class Ticket:
         token, lease, model = data.get("token"), data.get("lease"), data.get("model")
         if not all(item is None or isinstance(item, str) for item in (token, lease, model)):
             return None
-        return cls(token, lease, model, data.get("added_usage") is True)
+        return cls(token, lease, model, data.get("added_usage") is True, data.get("stores") is True)

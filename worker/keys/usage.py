@@ -36,6 +36,10 @@ _EVENT_END = re.compile(rb"\r?\n\r?\n")
 # is decoded on its own: a whole-event parse costs ~4x more in Pyodide).
 _TEXT_DELTA = re.compile(rb'"type"\s*:\s*"(?:content_block_delta|response\.[a-z_.]+\.delta)"')
 _DELTA_TEXT = re.compile(rb'"(?:text|partial_json|thinking|delta)"\s*:\s*("(?:[^"\\]|\\.)*")')
+# A Responses API answer begins with its id (LiteLLM's model puts `id` first); a stream names it in the first event.
+_HEAD_BYTES = 4096
+_HEAD_ID = re.compile(rb'^\s*\{\s*"id"\s*:\s*"([^"\\]{1,1024})"')
+_CREATED = b'"response.created"'
 _STREAM_ENDS = frozenset({"message_delta", "response.output_text.done", "response.function_call_arguments.done",
                           "response.output_item.done", "response.completed", "response.incomplete",
                           "response.failed"})
@@ -106,9 +110,17 @@ class JsonUsage:
 
     def __init__(self) -> None:
         self._tail = b""
+        self._head = b""
 
     def feed(self, chunk: bytes) -> None:  # None: the chunk itself passes on untouched
         self._tail = (self._tail + chunk)[-JSON_TAIL_BYTES:]
+        if len(self._head) < _HEAD_BYTES:
+            self._head += chunk[:_HEAD_BYTES - len(self._head)]
+
+    def response_id(self) -> str | None:
+        """The id the answer begins with (a stored response's, when the request created one)."""
+        found = _HEAD_ID.match(self._head)
+        return None if found is None else found.group(1).decode("utf-8", "replace")
 
     def flush(self) -> bytes:
         return b""  # nothing held back
@@ -147,6 +159,7 @@ class SseUsage:
         self._generated = 0  # UTF-8 bytes of generated text gone by, for `estimate`
         self._ended = False  # the stream's end has gone by (finish_reason, message_delta, an output item done)
         self._complete = False  # and the usage that comes with or after it too: the upstream's own count
+        self.response_id: str | None = None  # the Responses API's `response.created` names the response
 
     def feed(self, chunk: bytes) -> bytes:
         if self._overflowed:
@@ -196,7 +209,7 @@ class SseUsage:
             if _TEXT_DELTA.search(payload) is not None:
                 self._generated += _delta_text_bytes(payload)
                 return event
-            if b'"choices"' not in payload and b'.done"' not in payload:
+            if b'"choices"' not in payload and b'.done"' not in payload and _CREATED not in payload:
                 return event  # nothing generated, no end, no usage (pings, starts, stops)
         try:
             message = json_scan.loads(payload)
@@ -205,6 +218,8 @@ class SseUsage:
         if not isinstance(message, dict):
             return event
         self._generated += _choices_text_bytes(message)
+        if self.response_id is None and message.get("type") == "response.created":
+            self.response_id = _response_id(message.get("response"))
         self._ended = self._ended or _ends_stream(message)
         if self._take(message) and self._ended:
             self._complete = True
@@ -236,6 +251,11 @@ class SseUsage:
         if isinstance(source, dict) and ("completion_tokens" in source or "output_tokens" in source):
             self._completion = found.completion_tokens
         return True
+
+
+def _response_id(response: Any) -> str | None:
+    found = response.get("id") if isinstance(response, dict) else None
+    return found if isinstance(found, str) and 0 < len(found) <= 1024 else None
 
 
 def _ends_stream(message: dict[str, Any]) -> bool:

@@ -142,3 +142,17 @@ def test_prices_from_model_info_and_costs() -> None:
     assert request_cost("0", "gpt-4o", Usage(100, 10), prices) == pytest.approx(3.5e-4)  # 0 for known tokens
     assert request_cost("nan", "unknown", Usage(1, 1), prices) == 0.0
     assert prices_from_model_info(["not", "a", "dict"]) == {}
+
+
+def test_a_responses_answer_names_its_id_first_in_json_and_in_its_first_event() -> None:
+    body = JsonUsage()
+    for piece in (b'{"id": "resp_', b'abc+/=", "object": "response", "output": []', b', "usage": {"input_tokens": 1}}'):
+        body.feed(piece)
+    assert body.response_id() == "resp_abc+/="
+    other = JsonUsage()
+    other.feed(b'{"object": "list", "id": "x"}')  # not at the head: not a created response
+    assert other.response_id() is None
+    stream = SseUsage()
+    stream.feed(b'event: response.created\ndata: {"type":"response.created","response":{"id":"resp_s"}}\n\n')
+    stream.feed(b'event: response.created\ndata: {"type":"response.created","response":{"id":"resp_t"}}\n\n')
+    assert stream.response_id == "resp_s"  # the first one: later events never rename it
