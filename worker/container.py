@@ -24,7 +24,7 @@ import json_scan
 from container_adapter import CONTAINER_ORIGIN, CONTAINER_PORT, DurableStateStore, JsContainer
 from durations import now_ms
 from errors import Dialect
-from instances import COLD_HEADER, INSTANCE_HEADER, WARM_ONLY_HEADER, is_warm_floor
+from instances import is_warm_floor
 from js_interop import env_lookup, header, js_dict, present
 from jsonlog import EventLog
 from keys.booking import Booking
@@ -32,9 +32,10 @@ from keys.edge_rpc import JsRpc, KeyServiceError
 from keys.ledger import MasterLedger
 from keys.ops import DIRECTORY
 from keys.pricing import MODEL_INFO_PATH, PRICES_TTL_MS, Price, prices_from_model_info, unpriced
-from keys.ticket import TICKET_HEADER, Ticket
+from keys.ticket import Ticket
 from keys.workerd_sql import WorkerdSql
 from lifecycle import ExitReason, State, idle_check
+from protocol import COLD_HEADER, INSTANCE_HEADER, LEDGER_PATH, STATE_PATH, TICKET_HEADER, WARM_ONLY_HEADER, WARM_PATH
 from proxy import Activity, Limits, proxy
 from request_ids import request_id_for
 from responses import error_response, json_response
@@ -45,9 +46,6 @@ from supervisor import Supervisor, Timeouts
 BOOT_GIVE_UP_MS = 300_000  # a boot not ready after 5 minutes is stopped and reported failed
 PROBE_INTERVAL_MS = 250
 STOP_GRACE_MS = 10_000  # SIGTERM, then destroy (LiteLLM exits in ~2 s)
-STATE_PATH = "/__gateway/state"  # asked by the edge for /health; the edge never forwards it from clients
-WARM_PATH = "/__gateway/warm"  # asked by the scheduled warm-up: boot now, answer the state
-LEDGER_PATH = "/__gateway/ledger"  # the master key's usage served here, for /spend/report (?start_day&end_day)
 NAME_KEY = "instance"  # storage: which instance this object is (for the warm floor, known to the alarm)
 
 

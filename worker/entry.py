@@ -21,20 +21,29 @@ import errors
 from auth import key_matches, presented_key
 from body_limit import MAX_ADMIN_BODY_BYTES, BufferedBytes, Claim, Declared, judge_declared_length
 from body_reader import JsonBody, read_json
-from container import LEDGER_PATH, STATE_PATH, WARM_PATH, LiteLLMContainer
+from container import LiteLLMContainer
 from content_types import body_type_accepted, is_json
 from durations import format_duration_ms
 from form_reader import read_upload
-from instances import COLD_HEADER, INSTANCE_HEADER, WARM_ONLY_HEADER, instance_names, pick_instance, siblings
+from instances import instance_names, pick_instance, siblings
 from js_interop import env_lookup, header, js_dict, js_response_of, present, raw_js
 from jsonlog import EventLog
 from key_gate import KeyGate, keys_bound, need, output_cap
 from keys.admin import is_admin_path, loggable_path
 from keys.material import Mark, mark_of
 from keys.objects import KeyDirectory, VirtualKey
-from keys.ticket import TICKET_HEADER
 from lifecycle import HEALTHY_STATES, State
 from model_choice import RESPONSES_PATH, Places, decide, pinned, places
+from protocol import (
+    COLD_HEADER,
+    CONTAINER_BINDING,
+    INSTANCE_HEADER,
+    LEDGER_PATH,
+    STATE_PATH,
+    TICKET_HEADER,
+    WARM_ONLY_HEADER,
+    WARM_PATH,
+)
 from request_ids import request_id_for
 from request_policy import Caps, OutputCap
 from responses import error_response, json_response, with_headers, without_body
@@ -44,7 +53,6 @@ from streams import read_bounded
 
 __all__ = ["Default", "KeyDirectory", "LiteLLMContainer", "VirtualKey"]
 
-BINDING = "LITELLM_CONTAINER"
 _warned: set[str] = set()  # configuration warnings, logged once per isolate
 
 
@@ -315,7 +323,7 @@ def _buffered_bytes(settings: Settings) -> BufferedBytes:
 
 def _containers(env: Any) -> Any | None:
     """The containers' Durable Object namespace as a JS object (its stubs then take and give JS), or None."""
-    bound = getattr(env, BINDING, None)
+    bound = getattr(env, CONTAINER_BINDING, None)
     return None if bound is None else raw_js(bound)
 
 

@@ -12,11 +12,6 @@ import itertools
 from request_ids import sanitize_request_id
 
 INSTANCE_PREFIX = "litellm-"
-INSTANCE_HEADER = "x-gateway-instance"  # set by the edge on every call to an instance (never by a client)
-# Warm-sibling routing, edge -> instance only: "boot" = serve if ready, else start booting and say cold;
-# "peek" = serve if ready, else say cold. A cold instance answers 503 with COLD_HEADER, never seen by clients.
-WARM_ONLY_HEADER = "x-gateway-warm-only"
-COLD_HEADER = "x-gateway-cold"
 
 _spread = itertools.count()
 

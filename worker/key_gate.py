@@ -25,12 +25,13 @@ from durations import now_ms
 from js_interop import js_response_of
 from keys import admin, gate
 from keys.charge import charge_for
-from keys.edge_rpc import DIRECTORY_BINDING, KEYS_BINDING, InstanceLedgers, JsRpc
+from keys.edge_rpc import InstanceLedgers, JsRpc
 from keys.gate import Admission
 from keys.material import token_of
 from keys.reservations import INPUT, OUTPUT, Need
 from keys.ticket import Ticket
 from model_choice import places
+from protocol import DIRECTORY_BINDING, KEYS_BINDING
 from request_policy import OutputCap, cost_kind, operation
 from responses import error_response, json_response, rewrapped
 from routing import upstream_path

@@ -14,7 +14,8 @@ import pytest
 
 from keys.material import token_of
 from keys.ops import MASTER
-from keys.ticket import TICKET_HEADER, Ticket
+from keys.ticket import Ticket
+from protocol import TICKET_HEADER
 from tests.e2e.keys_admin import KeyAdmin, bearer, chat_body, known_usage
 from tests.harness import FakeProvider, Gateway
 

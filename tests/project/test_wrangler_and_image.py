@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import protocol
+
 ROOT = Path(__file__).resolve().parents[2]
 WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
 
@@ -37,13 +39,11 @@ def test_bindings_classes_and_migrations_agree_with_the_code(config: dict) -> No
     entry = (ROOT / config["main"]).read_text()
     container = (ROOT / "worker" / "container.py").read_text()
     objects = (ROOT / "worker" / "keys" / "objects.py").read_text()
-    rpc = (ROOT / "worker" / "keys" / "edge_rpc.py").read_text()
     bindings = {b["name"]: b["class_name"] for b in config["durable_objects"]["bindings"]}
     assert bindings == {"LITELLM_CONTAINER": "LiteLLMContainer", "VIRTUAL_KEYS": "VirtualKey",
                         "KEY_DIRECTORY": "KeyDirectory"}
     [image] = config["containers"]
-    assert 'BINDING = "LITELLM_CONTAINER"' in entry
-    assert 'KEYS_BINDING = "VIRTUAL_KEYS"' in rpc and 'DIRECTORY_BINDING = "KEY_DIRECTORY"' in rpc
+    assert {protocol.CONTAINER_BINDING, protocol.KEYS_BINDING, protocol.DIRECTORY_BINDING} == set(bindings)
     assert "class LiteLLMContainer(DurableObject)" in container
     assert "class VirtualKey(DurableObject)" in objects and "class KeyDirectory(DurableObject)" in objects
     for class_name in bindings.values():  # every bound class is exported by the main module

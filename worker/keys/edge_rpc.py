@@ -9,12 +9,10 @@ from typing import Any
 import js
 
 from js_interop import js_dict, raw_js
-from keys.objects import OP_PATH
 from keys.ops import DIRECTORY, MASTER
 from keys.sql import Row
+from protocol import DIRECTORY_BINDING, KEYS_BINDING, OP_PATH
 
-KEYS_BINDING = "VIRTUAL_KEYS"  # VirtualKey objects (wrangler.jsonc durable_objects.bindings)
-DIRECTORY_BINDING = "KEY_DIRECTORY"  # the KeyDirectory object
 # (instances, start_day, end_day) -> the master key's ledger rows those container instances booked
 InstanceLedgers = Callable[[list[str], str, str], Awaitable[list[Row]]]
 

@@ -30,9 +30,9 @@ from keys.ops import directory_op, key_op
 from keys.sql import has_schema
 from keys.store import KeyStore
 from keys.workerd_sql import WorkerdSql
+from protocol import OP_PATH
 from responses import json_response
 
-OP_PATH = "/__keys/"
 # What an object that never held a key answers, read-only: a stranger's guess leaves nothing behind. Every other
 # op ("create", "import") is one that gives a key object its storage.
 _NO_KEY: dict[str, dict[str, Any]] = {

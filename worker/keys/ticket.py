@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-TICKET_HEADER = "x-gateway-ticket"
-
 
 @dataclass(frozen=True)
 class Ticket:
