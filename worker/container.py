@@ -35,7 +35,16 @@ from keys.pricing import MODEL_INFO_PATH, PRICES_TTL_MS, Price, prices_from_mode
 from keys.ticket import Ticket
 from keys.workerd_sql import WorkerdSql
 from lifecycle import ExitReason, State, idle_check
-from protocol import COLD_HEADER, INSTANCE_HEADER, LEDGER_PATH, STATE_PATH, TICKET_HEADER, WARM_ONLY_HEADER, WARM_PATH
+from protocol import (
+    COLD_HEADER,
+    INSTANCE_HEADER,
+    LEDGER_PATH,
+    RECENT_PATH,
+    STATE_PATH,
+    TICKET_HEADER,
+    WARM_ONLY_HEADER,
+    WARM_PATH,
+)
 from proxy import Activity, Limits, proxy
 from request_ids import request_id_for
 from responses import error_response, json_response
@@ -74,6 +83,9 @@ class LiteLLMContainer(DurableObject):
         if url.path == LEDGER_PATH:
             days = dict(parse_qsl(url.query))
             return json_response({"rows": self._ledger().rows(days.get("start_day", ""), days.get("end_day", ""))})
+        if url.path == RECENT_PATH:
+            limit = dict(parse_qsl(url.query)).get("limit", "")
+            return json_response({"rows": self._ledger().recent(int(limit) if limit.isdigit() else 0)})
         if url.path == WARM_PATH and self._supervisor is not None:
             await self._supervisor.load()
             await self._supervisor.ensure_ready(
@@ -83,7 +95,7 @@ class LiteLLMContainer(DurableObject):
         target = url.path + (f"?{url.query}" if url.query else "")
         dialect = dialect_for(url.path)
         limits = Limits(settings.max_request_bytes, settings.max_request_seconds, settings.stream_idle_seconds)
-        booking = self._booking(header(request.js_object.headers, TICKET_HEADER), settings)
+        booking = self._booking(header(request.js_object.headers, TICKET_HEADER), request_id, settings)
         if self._supervisor is None:
             if settings.upstream_url is None:
                 return self._refused(errors.container_unbound(), request_id, dialect, booking)
@@ -162,12 +174,12 @@ class LiteLLMContainer(DurableObject):
                 self._log.emit("warning", "models_unpriced", models=free[:50])
         return prices
 
-    def _booking(self, ticket_header: str | None, settings: Settings) -> Booking | None:
+    def _booking(self, ticket_header: str | None, request_id: str, settings: Settings) -> Booking | None:
         """The booking the edge asked for (virtual keys bound: every /v1/* request), or None."""
         ticket = Ticket.from_header(ticket_header)
         if ticket is None:
             return None
-        return Booking(ticket, self._ledger_to_book, self._keys, lambda: self._prices(settings), self._log)
+        return Booking(ticket, request_id, self._ledger_to_book, self._keys, lambda: self._prices(settings), self._log)
 
     def _ledger(self) -> MasterLedger:
         """The master key's usage served by this instance, in this object's SQLite (made on first use)."""
@@ -189,7 +201,7 @@ class LiteLLMContainer(DurableObject):
     @staticmethod
     def _refused(error: errors.GatewayError, request_id: str, dialect: Dialect, booking: Booking | None) -> Response:
         if booking is not None:
-            booking.book(failed=True)
+            booking.book(error.status, error.code)
         return error_response(error, request_id, dialect)
 
     async def _remember_name(self, name: str | None) -> None:

@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import js
 from pyodide.ffi import JsException
@@ -38,7 +38,6 @@ from protocol import (
     COLD_HEADER,
     CONTAINER_BINDING,
     INSTANCE_HEADER,
-    LEDGER_PATH,
     STATE_PATH,
     TICKET_HEADER,
     WARM_ONLY_HEADER,
@@ -121,7 +120,7 @@ class Default(WorkerEntrypoint):
         if keys is not None and not is_master:
             # The model is checked below, once the body is judged; what the request may cost is reserved now.
             admission = await keys.admit(key, None, need(method, path, header(incoming.headers, "content-length"),
-                                                         settings.max_request_bytes))
+                                                         settings.max_request_bytes), request_id)
             if admission.refusal is not None:
                 refused = error_response(admission.refusal, request_id, dialect)
                 return with_headers(refused, admission.headers)
@@ -152,7 +151,7 @@ class Default(WorkerEntrypoint):
                 model: str | None, request_id: str, dialect: Any, with_limits: bool) -> Response:
         """A request refused after its key was admitted: the admission is freed (booked as one failed request)."""
         if keys is not None and key is not None and admission is not None:
-            keys.book_failed(key, admission, model)
+            keys.book_failed(key, admission, model, error, request_id)
         refused = error_response(error, request_id, dialect)
         return with_headers(refused, admission.headers) if with_limits and admission is not None else refused
 
@@ -186,7 +185,7 @@ class Default(WorkerEntrypoint):
                 response = await send(name)
         except (JsException, OSError):
             if keys is not None and key is not None and admission is not None:  # frees the key's parallel slot
-                keys.book_failed(key, admission, model)
+                keys.book_failed(key, admission, model, errors.gateway_error(), request_id)  # the catch-all's
             raise
         if admission is not None:
             response = await keys.shown(response, admission, target)  # type: ignore[union-attr]
@@ -209,14 +208,11 @@ class Default(WorkerEntrypoint):
         query = urlsplit(request.url).query
         namespace = _containers(self.env)
 
-        async def instance_ledgers(instances: list[str], start_day: str, end_day: str) -> list[dict[str, Any]]:
-            """The master key's usage, booked by the container instances that served it."""
-            if namespace is None:
-                return []
-            ask = f"{LEDGER_PATH}?{urlencode({'start_day': start_day, 'end_day': end_day})}"
-            return [row for answer in await _ask_each(namespace, instances, ask) for row in answer["rows"]]
+        async def ask_instances(instances: list[str], ask: str) -> list[dict[str, Any]]:
+            """The master key's usage and recent requests, kept by the container instances that served it."""
+            return [] if namespace is None else await _ask_each(namespace, instances, ask)
 
-        return await KeyGate(self.env, self.ctx, instance_ledgers, settings.key_mark_secret).admin(
+        return await KeyGate(self.env, self.ctx, ask_instances, settings.key_mark_secret).admin(
             method, path, query, body, key, is_master, request_id)
 
     async def scheduled(self, controller: Any, env: Any = None, ctx: Any = None) -> None:

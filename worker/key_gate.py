@@ -24,8 +24,8 @@ from body_limit import Declared, judge_declared_length
 from durations import now_ms
 from js_interop import js_response_of
 from keys import admin, gate
-from keys.charge import charge_for
-from keys.edge_rpc import InstanceLedgers, JsRpc
+from keys.charge import Outcome, charge_for
+from keys.edge_rpc import AskInstances, JsRpc
 from keys.gate import Admission
 from keys.material import token_of
 from keys.reservations import INPUT, OUTPUT, Need
@@ -64,9 +64,9 @@ def output_cap(admission: Admission | None, method: str, path: str, query: str) 
 
 
 class KeyGate:
-    def __init__(self, env: Any, ctx: Any, instance_ledgers: InstanceLedgers | None = None,
+    def __init__(self, env: Any, ctx: Any, ask_instances: AskInstances | None = None,
                  mark_secret: str | None = None) -> None:
-        self._rpc = JsRpc(env, instance_ledgers)
+        self._rpc = JsRpc(env, ask_instances)
         self._ctx = ctx
         self._mark_secret = mark_secret
 
@@ -79,8 +79,9 @@ class KeyGate:
             return error_response(answer, request_id)
         return json_response(answer.body, answer.status)
 
-    async def admit(self, key: str, model: str | None, need: Need | None = None) -> Admission:
-        return await gate.admit(self._rpc, token_of(key), model, need)
+    async def admit(self, key: str, model: str | None, need: Need | None = None,
+                    request_id: str | None = None) -> Admission:
+        return await gate.admit(self._rpc, token_of(key), model, need, request_id)
 
     async def stored_model(self, key: str, admission: Admission, response_id: Any) -> str | None:
         """The model of a stored response `key` created (None: not its own). A response is recorded when its
@@ -118,10 +119,12 @@ class KeyGate:
             answer.headers.set(name, value)
         return answer
 
-    def book_failed(self, key: str, admission: Admission, model: str | None) -> None:
-        """A virtual key's request that never got an answer from the container's Durable Object: booked as
-        one failed request, which frees its lease at once."""
-        failed = charge_for(model, None, failed=True)
+    def book_failed(self, key: str, admission: Admission, model: str | None, error: errors.GatewayError,
+                    request_id: str) -> None:
+        """A virtual key's request refused after its admission, or that never got an answer from the container's
+        Durable Object: booked as one failed request (noted with `error` in its recent requests), which frees its
+        lease at once."""
+        failed = charge_for(model, None, Outcome(error.status, error.code, request_id))
         task = asyncio.ensure_future(gate.book(self._rpc, token_of(key), admission.lease, failed))
         proxy = create_proxy(task)
         task.add_done_callback(lambda _: proxy.destroy())

@@ -57,7 +57,7 @@ class Meter(Protocol):
     def observe(self, content_type: str | None, cost_header: str | None, model_group: str | None,
                 request_bytes: int) -> Observer | None: ...
 
-    def book(self, failed: bool) -> None: ...
+    def book(self, status: int, code: str | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,8 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
     idle: IdleGuard | None = None
     released = False
 
-    def release(failed: bool) -> None:
+    def release(status: int, code: str | None = None) -> None:
+        """Once, on every path: with the status the client got and the gateway's error code, if any."""
         nonlocal released
         if not released:
             released = True
@@ -114,7 +115,7 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
                 idle.stop()
             on_done()
             if meter is not None:
-                meter.book(failed)
+                meter.book(status, code)
 
     init: dict[str, Any] = {
         "method": incoming.method,
@@ -138,22 +139,23 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
     try:
         upstream = await send(target, js_dict(init))
     except JsException as exc:
-        release(True)
         if budget is not None and budget.exceeded:
-            return error_response(errors.request_too_large(limits.max_request_bytes), request_id, dialect)
-        if deadline.aborted:
+            error = errors.request_too_large(limits.max_request_bytes)
+        elif deadline.aborted:
             log.emit("warning", "request_deadline", request_id=request_id)
-            return error_response(errors.deadline_exceeded(limits.max_request_seconds), request_id, dialect)
-        # The error's class only: its message can name the upstream's address.
-        log.emit("warning", "upstream_lost", request_id=request_id, error=type(exc).__name__)
-        return error_response(errors.upstream_unreachable(), request_id, dialect)
+            error = errors.deadline_exceeded(limits.max_request_seconds)
+        else:  # the error's class only: its message can name the upstream's address
+            log.emit("warning", "upstream_lost", request_id=request_id, error=type(exc).__name__)
+            error = errors.upstream_unreachable()
+        release(error.status, error.code)
+        return error_response(error, request_id, dialect)
 
     if upstream.status >= 400:
-        return await _error_answer(upstream, request_id, dialect, lambda: release(True))
+        return await _error_answer(upstream, request_id, dialect, lambda: release(upstream.status))
     headers = make_headers(client_response_headers(iter_headers(upstream.headers), request_id))
     body = upstream.body
     if not present(body):
-        release(False)
+        release(upstream.status)
         return Response(rewrapped(upstream, None, headers))
     content_type = header(upstream.headers, "content-type")
     sse = media_type(content_type) == "text/event-stream"
@@ -165,7 +167,7 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
                                                         header(upstream.headers, MODEL_GROUP_HEADER), request_bytes)
 
     def on_end(failed: bool) -> bytes | None:
-        release(False)  # booked with what went by, even when cut short
+        release(upstream.status, "stream_interrupted" if failed else None)  # booked with what went by
         if not failed:
             return None
         why = "deadline" if deadline.aborted else "idle" if idle is not None and idle.tripped else "lost"

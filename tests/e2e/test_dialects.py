@@ -48,7 +48,8 @@ def test_unprefixed_api_paths_are_served(gateway: Gateway, provider: FakeProvide
 
 
 @pytest.mark.parametrize("path", ["/v1/key/generate", "/key/generate/x", "/model/info", "/model/new", "/user/new",
-                                  "/spend/logs", "/routes", "/openapi.json", "/chat", "/v1/v1/models",
+                                  "/v1/spend/logs", "/global/spend/logs", "/routes", "/openapi.json", "/chat",
+                                  "/v1/v1/models",
                                   "/anthropic/v1/messages", "/openai/v1/chat/completions", "/openai/models",
                                   "/openai/deployments/gpt-4o-mini/images/generations", "/openai/chat/completions"])
 def test_unprefixed_and_openai_namespaces_stay_closed(gateway: Gateway, path: str) -> None:

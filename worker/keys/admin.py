@@ -1,5 +1,5 @@
 """LiteLLM's key API at the edge: /key/generate, info, update, delete, list, block, unblock, regenerate,
-and /spend/report. Answers are plain values; the keys' objects are reached through `Rpc`.
+/spend/report and /spend/logs. Answers are plain values; the keys' objects are reached through `Rpc`.
 
 Only the master key may call these, except GET /key/info about the caller's own key. Errors are
 errors.GatewayError values (raised as errors.Refused; fields.Invalid is one), `param` naming the field.
@@ -19,6 +19,7 @@ from errors import GatewayError, Refused
 from keys.fields import Invalid, parse_custom_key, parse_settings, require_object, text_list
 from keys.material import generate_key, key_name, token_for_identifier, token_of
 from keys.ops import DIRECTORY, MASTER, Rpc
+from keys.recent import MAX_RECENT, log_rows
 from keys.record import KeyRecord, generate_response
 from keys.report import GROUPS, spend_report
 
@@ -30,7 +31,8 @@ _PATH_REGENERATE = re.compile(r"^/key/([^/]+)/regenerate$")
 _TAKEN = "a key with this value exists (or existed)"
 ROUTES = {"/key/generate": "POST", "/key/info": "GET", "/key/update": "POST", "/key/delete": "POST",
           "/key/list": "GET", "/key/block": "POST", "/key/unblock": "POST", "/key/regenerate": "POST",
-          "/spend/report": "GET"}
+          "/spend/report": "GET", "/spend/logs": "GET"}
+MAX_LOGS = 1000  # rows one /spend/logs answer holds (each key keeps recent.MAX_RECENT)
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,25 @@ async def _report(params: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
     return Answer(200, spend_report(per_key, group_by, start, end))
 
 
+async def _logs(params: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
+    """The recent requests of one key (`api_key`: the key, its token, or `master`) or of every key, newest first."""
+    limit = _whole(params, "limit", 50, 1, MAX_LOGS)
+    keys = (await rpc.call(DIRECTORY, "everyone", {}))["keys"]
+    only = params.get("api_key")
+    if only:
+        token = MASTER if only == MASTER else _token(only, "api_key")
+        keys = [key for key in keys if key["token"] == token]
+        if token != MASTER and not keys:
+            raise Refused(errors.key_not_found("api_key"))
+    each = min(limit, MAX_RECENT)
+    answers = await _gather([rpc.call(key["token"], "recent", {"limit": each}) for key in keys])
+    per_key = [(key, answer["rows"]) for key, answer in zip(keys, answers, strict=True)]
+    if not only or only == MASTER:
+        master = {"token": MASTER, "key_name": None, "key_alias": MASTER_ALIAS}
+        per_key.insert(0, (master, await rpc.master_recent(each)))
+    return Answer(200, {"data": log_rows(per_key, limit)})
+
+
 async def _gather(calls: list[Any]) -> list[Any]:
     results: list[Any] = []
     for start in range(0, len(calls), FAN_OUT):
@@ -282,5 +303,5 @@ def _whole(params: dict[str, Any], name: str, default: int, low: int, high: int)
 
 _HANDLERS = {"/key/update": _update, "/key/delete": _delete, "/key/info": _info,
              "/key/list": _list, "/key/block": _block, "/key/unblock": _unblock,
-             "/spend/report": _report}
+             "/spend/report": _report, "/spend/logs": _logs}
 _ISSUING = {"/key/generate": _generate, "/key/regenerate": _regenerate}  # they make a key: need the secret

@@ -15,7 +15,7 @@ from content_types import is_json, media_type
 from durations import now_ms
 from jsonlog import EventLog
 from keys import gate
-from keys.charge import charge_for, needs_prices, served_model
+from keys.charge import Outcome, charge_for, needs_prices, served_model
 from keys.ledger import MasterLedger
 from keys.ops import Rpc
 from keys.pricing import Price
@@ -25,9 +25,11 @@ from streams import Observer, background
 
 
 class Booking:
-    def __init__(self, ticket: Ticket, master_ledger: Callable[[], Awaitable[MasterLedger]], rpc: Rpc,
+    def __init__(self, ticket: Ticket, request_id: str, master_ledger: Callable[[], Awaitable[MasterLedger]], rpc: Rpc,
                  prices: Callable[[], Awaitable[dict[str, Price]]], log: EventLog) -> None:
         self._ticket = ticket
+        self._request_id = request_id
+        self._started_ms = now_ms()
         self._master_ledger = master_ledger
         self._rpc = rpc
         self._prices = prices
@@ -58,16 +60,17 @@ class Booking:
         self._response_id = body.response_id
         return body
 
-    def book(self, failed: bool) -> None:
-        """Books the request once it is over. `failed`: LiteLLM was not reached or answered an error. A
-        client that left mid-stream is booked with what went by: the stream's usage when the relay could
-        read on to it, else an estimate."""
+    def book(self, status: int, code: str | None = None) -> None:
+        """Books the request once it is over, with the status its client got (>= 400: LiteLLM was not reached
+        or answered an error) and the gateway's error code if any. A client that left mid-stream is booked with
+        what went by: the stream's usage when the relay could read on to it, else an estimate."""
         if not self._booked:
             self._booked = True
-            background(self._send(None if failed else self._usage(), failed))
+            outcome = Outcome(status, code, self._request_id, now_ms() - self._started_ms)
+            background(self._send(None if outcome.failed else self._usage(), outcome))
 
-    async def _send(self, usage: Usage | None, failed: bool) -> None:
-        ticket = self._ticket
+    async def _send(self, usage: Usage | None, outcome: Outcome) -> None:
+        ticket, failed = self._ticket, outcome.failed
         if usage is not None and usage.estimated and not failed:  # counts only: never a key, a model or any text
             self._log.emit("info", "usage_estimated", prompt_tokens=usage.prompt_tokens,
                            completion_tokens=usage.completion_tokens)
@@ -76,7 +79,7 @@ class Booking:
             priced = ticket.token is not None or (not failed and needs_prices(self._cost_header, usage))
             prices = await self._prices() if priced else {}
             stored = self._response_id() if ticket.stores and ticket.token is not None else None
-            charge = charge_for(self._model, usage, failed, self._cost_header, prices, stored)
+            charge = charge_for(self._model, usage, outcome, self._cost_header, prices, stored)
             if ticket.token is None:
                 (await self._master_ledger()).book(charge, now_ms())
             else:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import js
 
 from js_interop import js_dict, raw_js
 from keys.ops import DIRECTORY, MASTER
 from keys.sql import Row
-from protocol import DIRECTORY_BINDING, KEYS_BINDING, OP_PATH
+from protocol import DIRECTORY_BINDING, KEYS_BINDING, LEDGER_PATH, OP_PATH, RECENT_PATH
 
-# (instances, start_day, end_day) -> the master key's ledger rows those container instances booked
-InstanceLedgers = Callable[[list[str], str, str], Awaitable[list[Row]]]
+# (instances, internal path with its query) -> each container instance's JSON answer (protocol.LEDGER_PATH, …)
+AskInstances = Callable[[list[str], str], Awaitable[list[dict[str, Any]]]]
 
 
 class KeyServiceError(RuntimeError):
@@ -22,9 +23,9 @@ class KeyServiceError(RuntimeError):
 
 
 class JsRpc:
-    def __init__(self, env: Any, instance_ledgers: InstanceLedgers | None = None) -> None:
+    def __init__(self, env: Any, ask_instances: AskInstances | None = None) -> None:
         self._env = env
-        self._instance_ledgers = instance_ledgers  # the edge's way to the container instances' ledgers
+        self._ask_instances = ask_instances  # the edge's way to the container instances' ledgers
 
     async def call(self, target: str, op: str, payload: dict[str, Any]) -> dict[str, Any]:
         namespace = raw_js(getattr(self._env, DIRECTORY_BINDING if target == DIRECTORY else KEYS_BINDING))
@@ -38,7 +39,15 @@ class JsRpc:
 
     async def master_ledger(self, start_day: str, end_day: str) -> list[Row]:
         legacy = (await self.call(MASTER, "ledger", {"start_day": start_day, "end_day": end_day}))["rows"]
-        if self._instance_ledgers is None:
-            return legacy
+        days = urlencode({"start_day": start_day, "end_day": end_day})
+        return [*legacy, *await self._holders_rows(f"{LEDGER_PATH}?{days}")]
+
+    async def master_recent(self, limit: int) -> list[Row]:
+        return await self._holders_rows(f"{RECENT_PATH}?{urlencode({'limit': limit})}")
+
+    async def _holders_rows(self, ask: str) -> list[Row]:
+        """The rows of every container instance holding master-key usage (the directory's ledger holders)."""
+        if self._ask_instances is None:
+            return []
         holders = (await self.call(DIRECTORY, "ledger_holders", {}))["instances"]
-        return [*legacy, *await self._instance_ledgers(holders, start_day, end_day)]
+        return [row for answer in await self._ask_instances(holders, ask) for row in answer["rows"]]

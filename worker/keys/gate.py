@@ -27,11 +27,12 @@ class Admission:
     prices: dict[str, Price] = field(default_factory=dict)  # the rates reserved at, to cap by (keys.reservations)
 
 
-async def admit(rpc: Rpc, token: str, model: str | None, need: Need | None = None) -> Admission:
+async def admit(rpc: Rpc, token: str, model: str | None, need: Need | None = None,
+                request_id: str | None = None) -> Admission:
     """`token` is material.token_of(presented key); `model` None leaves the model to the edge, which checks
     it against `Admission.models` once the body is judged (model_allowed). `need`: what the request may cost,
     as known before its body is read (keys.reservations); None reserves nothing."""
-    payload: dict[str, Any] = {"model": model}
+    payload: dict[str, Any] = {"model": model, "request_id": request_id}  # a refusal is noted under it
     if need is not None:
         payload["need"] = {"kind": need.kind, "prompt_bytes": need.prompt_bytes}
     answer = await rpc.call(token, "admit", payload)

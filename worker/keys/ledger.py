@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from keys.charge import Charge
 from keys.periods import utc_day
+from keys.recent import RECENT_TABLE, latest, note
 from keys.sql import Row, SqlExec, migrate
 
 LEDGER_TABLE = (
@@ -15,11 +16,12 @@ LEDGER_TABLE = (
     " failed_requests INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
     " cost REAL NOT NULL, PRIMARY KEY (day, model))"
 )
-MASTER_MIGRATIONS: list[list[str]] = [[LEDGER_TABLE]]
+MASTER_MIGRATIONS: list[list[str]] = [[LEDGER_TABLE], [RECENT_TABLE]]
 
 
 def book(db: SqlExec, charge: Charge, now_ms: int) -> None:
-    """One request (a failed one with its zero tokens) added to its day and model."""
+    """One request (a failed one with its zero tokens) added to its day and model, and to the recent requests."""
+    note(db, charge, now_ms)
     usage = charge.usage
     db.exec(
         "INSERT INTO ledger (day, model, requests, failed_requests, prompt_tokens, completion_tokens, cost)"
@@ -48,3 +50,6 @@ class MasterLedger:
 
     def rows(self, start_day: str, end_day: str) -> list[Row]:
         return rows(self._db, start_day, end_day)
+
+    def recent(self, limit: int) -> list[Row]:
+        return latest(self._db, limit)

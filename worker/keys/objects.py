@@ -40,7 +40,7 @@ _NO_KEY: dict[str, dict[str, Any]] = {
               "prices": {}},
     "record": {"record": None}, "change": {"record": None}, "delete": {"record": None},
     "take": {"state": None}, "ledger": {"rows": []}, "book": {}, "finish": {},
-    "owner": {"model": None, "pending": False},
+    "owner": {"model": None, "pending": False}, "recent": {"rows": []},
 }
 
 

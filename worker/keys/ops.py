@@ -31,6 +31,10 @@ class Rpc(Protocol):
         `ledger_holders`, each a keys.ledger.MasterLedger), plus what MASTER's own object booked before."""
         ...
 
+    async def master_recent(self, limit: int) -> list[dict[str, Any]]:
+        """The master key's recent requests: up to `limit` of each container instance that booked some."""
+        ...
+
 
 def _record(record: KeyRecord | None) -> dict[str, Any]:
     return {"record": None if record is None else asdict(record)}
@@ -39,7 +43,7 @@ def _record(record: KeyRecord | None) -> dict[str, Any]:
 def key_op(store: KeyStore, op: str, payload: dict[str, Any], now_ms: int) -> dict[str, Any]:
     if op == "admit":  # `need` absent (an edge from before reservations): nothing reserved
         need = Need.from_wire(payload["need"]) if "need" in payload else None
-        decision, lease, record = store.admit(now_ms, payload.get("model"), need)
+        decision, lease, record = store.admit(now_ms, payload.get("model"), need, payload.get("request_id"))
         refusal, grant = decision.refusal, decision.reservation.grant
         capped = refusal is None and grant.output_tokens is not None  # the edge writes the request's output cap
         prices = decision.prices if capped and grant.usd is not None else {}
@@ -67,6 +71,8 @@ def key_op(store: KeyStore, op: str, payload: dict[str, Any], now_ms: int) -> di
         return {"imported": store.import_state(payload["state"])}
     if op == "ledger":
         return {"rows": store.ledger(payload["start_day"], payload["end_day"])}
+    if op == "recent":
+        return {"rows": store.recent(int(payload["limit"]))}
     raise KeyError(op)
 
 

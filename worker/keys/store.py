@@ -12,13 +12,15 @@ import secrets
 from dataclasses import asdict, fields
 from typing import Any
 
-from keys.charge import Charge
+from keys.charge import Charge, Outcome
 from keys.ledger import LEDGER_TABLE, book, rows
 from keys.limits import WINDOW_MS, Decision, Window, decide
 from keys.pricing import Price
+from keys.recent import MAX_RECENT, RECENT_TABLE, add, latest, note
 from keys.record import ALL_MODELS, KeyRecord
 from keys.reservations import INPUT, OUTPUT, Held, Need, least_tokens
 from keys.sql import SqlExec, migrate, one
+from keys.usage import Usage
 
 # A lease whose release never came (client gone before headers) frees itself, and what it reserved, after 15 min.
 LEASE_TTL_MS = 900_000
@@ -39,6 +41,9 @@ MIGRATIONS: list[list[str]] = [
     [  # the stored responses this key created: only it may address them (model_choice)
         "CREATE TABLE responses (id TEXT PRIMARY KEY, model TEXT NOT NULL, created_ms INTEGER NOT NULL)",
         "CREATE INDEX responses_created ON responses (created_ms)",
+    ],
+    [  # the recent-requests ring (keys.recent)
+        RECENT_TABLE,
     ],
 ]
 # The newest stored responses a key owns: an older one answers 404 to it too (README, Keys). A row is ~300 bytes.
@@ -121,7 +126,8 @@ class KeyStore:
             state = {"record": asdict(record), "ledger": self._db.exec("SELECT * FROM ledger"),
                      "prices": self._db.exec("SELECT model, input, output FROM prices")}
             state["responses"] = self._db.exec("SELECT id, model, created_ms FROM responses")
-            for table in ("record", "window_events", "leases", "ledger", "prices", "responses"):
+            state["recent"] = latest(self._db, MAX_RECENT)[::-1]
+            for table in ("record", "window_events", "leases", "ledger", "prices", "responses", "recent"):
                 self._db.exec(f"DELETE FROM {table}")
             return state
         return self._db.transaction(run)
@@ -145,15 +151,16 @@ class KeyStore:
             self._learn({row["model"]: Price(row["input"], row["output"]) for row in state.get("prices", [])})
             for row in state.get("responses", []):  # a regenerated key keeps its stored responses
                 self._own(row["id"], row["model"], row["created_ms"])
+            add(self._db, state.get("recent", []))  # and its recent requests
             return True
         return self._db.transaction(run)
 
     # -- per request -----------------------------------------------------------------------------
 
-    def admit(self, now_ms: int, model: str | None,
-              need: Need | None = None) -> tuple[Decision, str | None, KeyRecord | None]:
+    def admit(self, now_ms: int, model: str | None, need: Need | None = None,
+              request_id: str | None = None) -> tuple[Decision, str | None, KeyRecord | None]:
         """The decision, the lease to hand back to `book` when admitted (holding what the request reserved),
-        and the record. `need` None reserves nothing."""
+        and the record. `need` None reserves nothing. A refusal of a live key is noted in its recent requests."""
         def run() -> tuple[Decision, str | None, KeyRecord | None]:
             record = self._current(now_ms)
             window = self._window(now_ms, record, need) if record is not None else Window()
@@ -161,6 +168,10 @@ class KeyStore:
                 and need.kind in (OUTPUT, INPUT)
             decision = decide(record, window, now_ms, model, need, self.prices(record) if priced else {})
             if decision.refusal is not None:
+                if record is not None:
+                    refusal = decision.refusal
+                    note(self._db, Charge(model, Usage(0, 0, True), 0.0,
+                                          outcome=Outcome(refusal.status, refusal.code, request_id, 0)), now_ms)
                 return decision, None, record
             lease = secrets.token_hex(8)
             held = decision.reservation
@@ -226,6 +237,9 @@ class KeyStore:
 
     def ledger(self, start_day: str, end_day: str) -> list[dict[str, Any]]:
         return rows(self._db, start_day, end_day)
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        return latest(self._db, limit)
 
     def _window(self, now_ms: int, record: KeyRecord, need: Need | None = None) -> Window:
         """Totals counted in SQL: rows cross into Python only as far as a reset time or a refusal needs them,

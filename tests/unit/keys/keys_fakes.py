@@ -85,3 +85,7 @@ class FakeRpc:
         legacy = (await self.call(MASTER, "ledger", {"start_day": start_day, "end_day": end_day}))["rows"]
         holders = (await self.call(DIRECTORY, "ledger_holders", {}))["instances"]
         return [*legacy, *(row for name in holders for row in self.instances[name].rows(start_day, end_day))]
+
+    async def master_recent(self, limit: int) -> list[dict[str, Any]]:
+        holders = (await self.call(DIRECTORY, "ledger_holders", {}))["instances"]
+        return [row for name in holders for row in self.instances[name].recent(limit)]

@@ -11,7 +11,7 @@ from keys_fakes import Clock, FakeRpc
 from errors import GatewayError
 from keys import gate
 from keys.admin import Answer, Caller, handle, is_admin_path
-from keys.charge import Charge, charge_for
+from keys.charge import Charge, Outcome, charge_for
 from keys.material import token_of
 from keys.usage import Usage
 
@@ -180,7 +180,7 @@ def test_spend_report_by_key_model_and_day(rpc: FakeRpc, clock: Clock) -> None:
     clock.advance(86_400_000)
     # The master key, booked by whichever container instance served it.
     asyncio.run(rpc.instance_ledger("litellm-0")).book(Charge("gpt-4o", Usage(1, 1), 1.0), clock.ms)
-    failed = charge_for("gpt-4o", Usage(9, 9), failed=True, cost_header="9.0")  # one request: zero tokens, zero cost
+    failed = charge_for("gpt-4o", Usage(9, 9), Outcome(500), cost_header="9.0")  # one request: zero tokens, zero cost
     asyncio.run(rpc.instance_ledger("litellm-1")).book(failed, clock.ms)
     by_key = call(rpc, "GET", "/spend/report", query="start_date=2026-01-01&end_date=2026-01-02").body
     assert [(row["key_alias"], row["requests"], row["spend"]) for row in by_key["data"]] == [

@@ -212,7 +212,7 @@ def test_prices_are_learned_for_the_key_s_models_and_written_only_when_they_chan
     assert store.prices() == {"mini": MINI}
     changes = store._db.conn.total_changes
     store.book(None, Charge("mini", Usage(), 0.0), START_MS, {"mini": MINI, "opus": OPUS})
-    assert store._db.conn.total_changes - changes == 1  # the ledger row, no price
+    assert store._db.conn.total_changes - changes == 2  # the ledger row and the recent one, no price
     decision, _, _ = store.admit(START_MS, None, Need(OUTPUT, 400))
     assert decision.prices == {"mini": MINI}
     assert decision.reservation.usd == pytest.approx(100 * 1.5e-07 + OUTPUT_GRANT_TOKENS * 6e-07)
