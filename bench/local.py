@@ -21,7 +21,7 @@ Say = Callable[[str], None]
 
 
 def container_key(client_key: str) -> str:
-    """The key the Durable Object starts LiteLLM with (worker/auth.py): to reach that LiteLLM directly."""
+    """The key the Durable Object starts LiteLLM with (worker/rules/auth.py): to reach that LiteLLM directly."""
     return worker_module("auth").container_key(client_key)
 
 

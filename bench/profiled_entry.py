@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 from workers import Response
 
 import entry
-from js_interop import env_lookup, header, iter_headers, make_headers
+from bridge.js_interop import env_lookup, header, iter_headers, make_headers
+from edge.request_policy import Caps, judge
 from jsonlog import EventLog
-from request_policy import Caps, judge
 from settings import Settings
 
 globals().update({name: getattr(entry, name) for name in dir(entry) if not name.startswith("_")})

@@ -17,23 +17,22 @@ import js
 from pyodide.ffi import JsException
 from workers import Response, WorkerEntrypoint
 
-import errors
-from auth import key_matches, presented_key
-from body_limit import MAX_ADMIN_BODY_BYTES, BufferedBytes, Claim, Declared, judge_declared_length
-from body_reader import JsonBody, read_json
-from container import LiteLLMContainer
-from content_types import body_type_accepted, is_json
+from bridge.js_interop import env_lookup, header, js_dict, js_response_of, present, raw_js
+from bridge.responses import error_response, json_response, with_headers, without_body
+from bridge.streams import read_bounded
+from container.durable_object import LiteLLMContainer
+from container.instances import instance_names, pick_instance, siblings
+from container.lifecycle import HEALTHY_STATES, State
 from durations import format_duration_ms
-from form_reader import read_upload
-from instances import instance_names, pick_instance, siblings
-from js_interop import env_lookup, header, js_dict, js_response_of, present, raw_js
+from edge.body_reader import JsonBody, read_json
+from edge.form_reader import read_upload
+from edge.key_gate import KeyGate, keys_bound, need, output_cap
+from edge.model_choice import RESPONSES_PATH, Places, decide, pinned, places
+from edge.request_policy import Caps, OutputCap
 from jsonlog import EventLog
-from key_gate import KeyGate, keys_bound, need, output_cap
 from keys.admin import is_admin_path, loggable_path
 from keys.material import Mark, mark_of
 from keys.objects import KeyDirectory, VirtualKey
-from lifecycle import HEALTHY_STATES, State
-from model_choice import RESPONSES_PATH, Places, decide, pinned, places
 from protocol import (
     COLD_HEADER,
     CONTAINER_BINDING,
@@ -43,12 +42,13 @@ from protocol import (
     WARM_ONLY_HEADER,
     WARM_PATH,
 )
-from request_ids import request_id_for
-from request_policy import Caps, OutputCap
-from responses import error_response, json_response, with_headers, without_body
-from routing import USAGE_CHUNK_PATHS, Route, classify, dialect_for, upstream_path
+from rules import errors
+from rules.auth import key_matches, presented_key
+from rules.body_limit import MAX_ADMIN_BODY_BYTES, BufferedBytes, Claim, Declared, judge_declared_length
+from rules.content_types import body_type_accepted, is_json
+from rules.request_ids import request_id_for
+from rules.routing import USAGE_CHUNK_PATHS, Route, classify, dialect_for, upstream_path
 from settings import VERSION, Settings, isolate_settings
-from streams import read_bounded
 
 __all__ = ["Default", "KeyDirectory", "LiteLLMContainer", "VirtualKey"]
 

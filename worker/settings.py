@@ -9,10 +9,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from auth import DEFAULT_MASTER_KEY, container_key
-from body_limit import DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_REQUEST_BYTES
-from cors import CorsPolicy
 from durations import parse_duration_ms
+from rules.auth import DEFAULT_MASTER_KEY, container_key
+from rules.body_limit import DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_REQUEST_BYTES
+from rules.cors import CorsPolicy
 
 VERSION = "0.1.0"
 

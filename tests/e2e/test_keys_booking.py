@@ -3,7 +3,7 @@
 A client that closes the stream on `finish_reason` has had the whole answer, but OpenAI's usage chunk comes
 after the finish chunk (LiteLLM 1.108.7 sends it 6-12 ms later): the gateway reads on for it after the client
 has left. A client that leaves mid-generation stops the upstream and is booked an estimate from what went by
-(keys.usage.estimate: the request's bytes / 4, the generated text's bytes / 4).
+(metering.usage.estimate: the request's bytes / 4, the generated text's bytes / 4).
 
 Two gateways: the suite's, with the real LiteLLM (whose 6-12 ms gap races the client's close), and one
 fronting a scripted stand-in for LiteLLM (LITELLM_UPSTREAM_URL) whose usage chunk comes USAGE_LAG_S after the
@@ -33,7 +33,7 @@ from tests.fakes.behaviours import ECHO_PREFIX, count_tokens, split_text
 from tests.harness import Gateway, start_gateway, wait_for
 
 PRICE = (2.5e-6, 1e-5)  # $ a prompt token, a completion token: LiteLLM's for gpt-4o, the stand-in's for its models
-FRAMING_TOKENS = 25 + 8  # the estimate's excess for one message: the JSON around the text (keys.usage.estimate)
+FRAMING_TOKENS = 25 + 8  # the estimate's excess for one message: the JSON around the text (metering.usage.estimate)
 USAGE_LAG_S = 1.0  # the stand-in's pause between the finish chunk and the usage chunk
 CHUNK_GAP_S = 0.3  # between the content chunks of a slow model (the suite's `slow-stream` too)
 

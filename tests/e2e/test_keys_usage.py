@@ -118,7 +118,7 @@ def test_anthropic_stream_is_booked_from_its_events(admin: KeyAdmin) -> None:
 
 
 def test_a_client_that_leaves_mid_stream_is_still_booked(admin: KeyAdmin, provider: FakeProvider) -> None:
-    """Booked as one request with an estimate of what went by (keys.usage: the usage chunk comes last, after
+    """Booked as one request with an estimate of what went by (metering.usage: the usage chunk comes last, after
     the client left), and its lease freed."""
     key = admin.generate(max_parallel_requests=1)
     body = chat_body("usage-leaver", "slow-stream", stream=True)

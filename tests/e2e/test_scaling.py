@@ -29,7 +29,7 @@ import httpx
 import pytest
 import yaml
 
-from instances import pick_instance
+from container.instances import pick_instance
 from tests.e2e.assertions import openai_error
 from tests.e2e.conftest import E2E_KEY
 from tests.e2e.redis_server import RedisServer
@@ -74,7 +74,7 @@ def scaling_config(fake_url: str) -> str:
 
 
 def affinity_key(instance: str) -> str:
-    """A session key the edge maps to `instance` (same rule as the edge: worker/instances.py)."""
+    """A session key the edge maps to `instance` (same rule as the edge: worker/container/instances.py)."""
     return next(key for key in (f"session-{n}" for n in itertools.count())
                 if pick_instance(len(INSTANCES), key) == instance)
 

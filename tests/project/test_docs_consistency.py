@@ -1,6 +1,6 @@
 """README agrees with the code, so the next drift fails CI instead of misleading a reader.
 
-- "Errors the gateway answers itself" lists exactly the (status, code) pairs `worker/errors.py` can answer,
+- "Errors the gateway answers itself" lists exactly the (status, code) pairs `worker/rules/errors.py` can answer,
   derived by calling every factory that returns a GatewayError (a new one needs no edit here).
 - Every env var the worker reads is named in README; every var in README's Configuration table and in
   wrangler.jsonc `vars` is read by the worker.
@@ -15,9 +15,8 @@ import typing
 from collections.abc import Callable
 from pathlib import Path
 
-import errors
-import json_scan
 import settings
+from rules import errors, json_scan
 from tests.project.test_wrangler_and_image import load_jsonc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,8 +75,9 @@ def documented_errors(readme: str) -> set[tuple[int | str, str]]:
 
 def error_table_problems(readme: str) -> list[str]:
     documented, derived = documented_errors(readme), error_codes()
-    return [f"README lacks {pair} (worker/errors.py answers it)" for pair in sorted(derived - documented, key=str)] + [
-        f"README lists {pair}, which worker/errors.py never answers" for pair in sorted(documented - derived, key=str)]
+    lacking, extra = sorted(derived - documented, key=str), sorted(documented - derived, key=str)
+    return [f"README lacks {pair} (worker/rules/errors.py answers it)" for pair in lacking] + [
+        f"README lists {pair}, which worker/rules/errors.py never answers" for pair in extra]
 
 
 def vars_read() -> set[str]:
@@ -130,9 +130,10 @@ def test_checks_catch_a_broken_readme() -> None:
     readme = README.read_text()
     for status, code in error_codes():  # every row is needed: drop each in turn
         without_row = "\n".join(ln for ln in readme.splitlines() if not (ln.startswith("|") and f"| `{code}` |" in ln))
-        assert f"README lacks {(status, code)!r} (worker/errors.py answers it)" in error_table_problems(without_row)
+        problems = error_table_problems(without_row)
+        assert f"README lacks {(status, code)!r} (worker/rules/errors.py answers it)" in problems
     extra_row = readme.replace("| 401 | `invalid_api_key` |", "| 418 | `teapot` | never |\n| 401 | `invalid_api_key` |")
-    assert "README lists (418, 'teapot'), which worker/errors.py never answers" in error_table_problems(extra_row)
+    assert "README lists (418, 'teapot'), which worker/rules/errors.py never answers" in error_table_problems(extra_row)
 
     unnamed = readme.replace("`READY_TIMEOUT`", "READY-TIMEOUT")
     assert "READY_TIMEOUT is read by the worker but README never names it" in env_var_problems(unnamed, set())
@@ -159,4 +160,4 @@ def test_the_parser_bounds_readme_states_are_json_scans() -> None:
     for stated in (f"**{json_scan.MAX_DEPTH} levels of nesting**", f"**{json_scan.MAX_ITEMS:,} objects, arrays and",
                    f"{json_scan.MAX_SCALAR_DIGITS} digits per part",
                    f"at most {json_scan.MAX_MEMBER_BYTES // 1024} KiB"):
-        assert stated in model, f"README Security model lacks {stated!r} (worker/json_scan.py)"
+        assert stated in model, f"README Security model lacks {stated!r} (worker/rules/json_scan.py)"

@@ -5,7 +5,7 @@ The installed LiteLLM loads the shipped model lists as its proxy does (a Router 
 `model_info` registered in its cost map, its bundled price map and nothing fetched, as container/start.sh
 runs it) and prices each model name both ways the gateway reads a cost: LiteLLM's own figure for a
 request (`x-litellm-response-cost`, here for a mocked call) and the per-token prices its /v1/model/info
-answers (keys.pricing, for streams). Run in a subprocess: loading LiteLLM changes its global cost map.
+answers (metering.pricing, for streams). Run in a subprocess: loading LiteLLM changes its global cost map.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def run_wrangler(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]
 
 def test_bindings_classes_and_migrations_agree_with_the_code(config: dict) -> None:
     entry = (ROOT / config["main"]).read_text()
-    container = (ROOT / "worker" / "container.py").read_text()
+    container = (ROOT / "worker" / "container" / "durable_object.py").read_text()
     objects = (ROOT / "worker" / "keys" / "objects.py").read_text()
     bindings = {b["name"]: b["class_name"] for b in config["durable_objects"]["bindings"]}
     assert bindings == {"LITELLM_CONTAINER": "LiteLLMContainer", "VIRTUAL_KEYS": "VirtualKey",
@@ -78,7 +78,8 @@ def test_wrangler_deploy_dry_run_accepts_the_config_without_containers(config: d
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "env.LITELLM_CONTAINER (LiteLLMContainer)" in output and "Durable Object" in output
-    for module in ("container.py", "auth.py", "routing.py", "header_policy.py"):  # entry.py is the main module
+    for module in ("container/durable_object.py", "rules/auth.py", "rules/routing.py", "keys/objects.py",
+                   "metering/charge.py", "edge/model_choice.py"):  # entry.py is the main module; wings are bundled
         assert module in output
     assert "__pycache__" not in output and "test_" not in output
 

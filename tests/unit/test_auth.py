@@ -1,6 +1,6 @@
 import pytest
 
-from auth import container_key, key_matches, presented_key
+from rules.auth import container_key, key_matches, presented_key
 
 KEY = "sk-test-0123456789"
 

@@ -1,6 +1,6 @@
 import pytest
 
-from content_types import body_type_accepted, is_json, media_type
+from rules.content_types import body_type_accepted, is_json, media_type
 
 
 @pytest.mark.parametrize(

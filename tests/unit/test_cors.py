@@ -2,7 +2,7 @@
 
 import pytest
 
-from cors import CorsPolicy, allowed_request_header, allowed_request_headers
+from rules.cors import CorsPolicy, allowed_request_header, allowed_request_headers
 
 ORIGIN = "https://app.example.com"
 

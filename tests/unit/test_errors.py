@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-import errors
-from errors import Dialect, GatewayError, anthropic_type
+from rules import errors
+from rules.errors import Dialect, GatewayError, anthropic_type
 
 ANTHROPIC_ERROR_TYPES = {"invalid_request_error", "authentication_error", "permission_error", "not_found_error",
                          "request_too_large", "rate_limit_error", "api_error", "overloaded_error"}

@@ -2,8 +2,8 @@ import re
 
 import pytest
 
-from header_policy import client_response_headers, forwarded_request_headers, is_internal_response_header
-from request_ids import new_request_id, request_id_for, sanitize_request_id
+from rules.header_policy import client_response_headers, forwarded_request_headers, is_internal_response_header
+from rules.request_ids import new_request_id, request_id_for, sanitize_request_id
 
 
 def test_forwarded_request_headers_replace_credentials_and_drop_hop_by_hop() -> None:
@@ -80,7 +80,7 @@ def test_new_request_ids_are_unique_and_well_formed() -> None:
 
 
 def test_caller_address_comes_from_the_platform_and_steering_headers_go() -> None:
-    from header_policy import forwarded_request_headers
+    from rules.header_policy import forwarded_request_headers
 
     sent = [("X-Forwarded-For", "6.6.6.6"), ("Forwarded", "for=6.6.6.6"), ("X-Real-IP", "6.6.6.6"),
             ("True-Client-IP", "6.6.6.6"), ("X-Forwarded-Proto", "https"), ("x-litellm-num-retries", "30"),
@@ -92,7 +92,7 @@ def test_caller_address_comes_from_the_platform_and_steering_headers_go() -> Non
 
 
 def test_redirects_never_name_an_internal_origin() -> None:
-    from header_policy import client_response_headers
+    from rules.header_policy import client_response_headers
 
     out = dict(client_response_headers([("location", "https://container/v1/models?x=1")], "req-1"))
     assert out["location"] == "/v1/models?x=1"

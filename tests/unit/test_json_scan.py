@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import json_scan
+from rules import json_scan
 
 DEPTH = 32  # json_scan.MAX_DEPTH spelled out: a changed limit must fail these tests
 SETTINGS = settings(deadline=None, database=None, max_examples=100,

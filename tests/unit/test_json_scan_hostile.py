@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_json_scan import DEPTH, SETTINGS, canon, deep_objects, depth, dumps_options, outcome, split, values
 
-import json_scan
-from json_scan import MAX_ITEMS, MAX_MEMBER_BYTES, JsonRefused, Scanner, first_value, loads, scan
+from rules import json_scan
+from rules.json_scan import MAX_ITEMS, MAX_MEMBER_BYTES, JsonRefused, Scanner, first_value, loads, scan
 
 FAST = 2.0  # seconds any one hostile body may cost on CPython (each takes well under 1 s)
 

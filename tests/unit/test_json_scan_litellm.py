@@ -23,7 +23,7 @@ from test_json_scan import (
     valid_bodies,
 )
 
-import json_scan
+from rules import json_scan
 from tests.unit.asgi_request import one_body
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # read at import: no price-map download

@@ -12,7 +12,7 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 
-import json_scan
+from rules import json_scan
 
 SOURCE = Path(json_scan.__file__).read_text()
 

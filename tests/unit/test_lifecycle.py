@@ -1,4 +1,4 @@
-from lifecycle import HEALTHY_STATES, ExitReason, Lifecycle, State, ceil_seconds, idle_check
+from container.lifecycle import HEALTHY_STATES, ExitReason, Lifecycle, State, ceil_seconds, idle_check
 
 
 def test_boot_ready_and_restart_counts() -> None:

@@ -13,9 +13,9 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import request_policy
-from form_fields import HEAD_BYTES, FormHead, PartWatch, boundary_of, options
-from model_choice import Decision, Places, decide, pinned, places
+from edge import request_policy
+from edge.form_fields import HEAD_BYTES, FormHead, PartWatch, boundary_of, options
+from edge.model_choice import Decision, Places, decide, pinned, places
 from tests.unit.asgi_request import one_body
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # read at import: no price-map download

@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import errors
-from json_scan import MAX_DEPTH
+from edge.request_policy import RETRY_PARAMS, TIMEOUT_PARAMS, Accepted, Caps, is_denied, judge, rewritten
 from keys.material import MARKED_KEY_LENGTH, MARKED_PREFIX, Mark, generate_key, mark_of
-from request_policy import RETRY_PARAMS, TIMEOUT_PARAMS, Accepted, Caps, is_denied, judge, rewritten
+from rules import errors
+from rules.json_scan import MAX_DEPTH
 
 CAPS = Caps(max_num_retries=2, max_seconds=600)
 SETTINGS = settings(max_examples=150, deadline=None)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from request_policy import Accepted, Caps, is_denied, judge, rewritten
+from edge.request_policy import Accepted, Caps, is_denied, judge, rewritten
 
 CAPS = Caps(max_num_retries=2, max_seconds=600)
 

@@ -1,7 +1,7 @@
 import pytest
 
-from errors import Dialect
-from routing import Route, classify, dialect_for, is_canonical_path, is_forwarded_path, upstream_path
+from rules.errors import Dialect
+from rules.routing import Route, classify, dialect_for, is_canonical_path, is_forwarded_path, upstream_path
 
 
 @pytest.mark.parametrize(

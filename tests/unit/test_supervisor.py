@@ -7,9 +7,9 @@ import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from container.lifecycle import ExitReason, State
+from container.supervisor import ContainerError, Supervisor, Timeouts
 from jsonlog import EventLog
-from lifecycle import ExitReason, State
-from supervisor import ContainerError, Supervisor, Timeouts
 
 FAST = Timeouts(ready_ms=2_000, boot_give_up_ms=2_000, probe_interval_ms=5, stop_grace_ms=500, idle_ms=60_000)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from upstream_errors import rewrite, scrub
+from container.upstream_errors import rewrite, scrub
 
 
 def test_addresses_urls_and_reprs_are_scrubbed() -> None:

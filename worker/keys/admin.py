@@ -13,15 +13,14 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
-import errors
-import json_scan
-from errors import GatewayError, Refused
 from keys.fields import Invalid, parse_custom_key, parse_settings, require_object, text_list
 from keys.material import generate_key, key_name, token_for_identifier, token_of
 from keys.ops import DIRECTORY, MASTER, Rpc
-from keys.recent import MAX_RECENT, log_rows
 from keys.record import KeyRecord, generate_response
 from keys.report import GROUPS, spend_report
+from metering.recent import MAX_RECENT, log_rows
+from rules import errors, json_scan
+from rules.errors import GatewayError, Refused
 
 FAN_OUT = 32  # key objects asked at once by /key/list?return_full_object and /spend/report
 MAX_PAGE_SIZE = 100  # LiteLLM's bound for /key/list `size`

@@ -2,7 +2,7 @@
 
 It holds each key's summary (record.KeyRecord.summary), written by the admin endpoints after the key's
 own object has changed; the key objects stay the truth for enforcement. It also knows which container
-instances hold a part of the master key's ledger (keys.ledger.MasterLedger), for spend reports.
+instances hold a part of the master key's ledger (metering.ledger.MasterLedger), for spend reports.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from keys.sql import SqlExec, migrate, one
+from storage.sql import SqlExec, migrate, one
 
 MIGRATIONS: list[list[str]] = [
     [

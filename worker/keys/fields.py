@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from errors import Refused, field_invalid
 from keys.material import KEY_PREFIX, MARKED_PREFIX, MAX_KEY_LENGTH, MIN_CUSTOM_KEY_LENGTH
-from keys.periods import MAX_PERIOD_MS, parse_period_ms
+from metering.periods import MAX_PERIOD_MS, parse_period_ms
+from rules.errors import Refused, field_invalid
 
 MAX_TEXT = 256  # aliases, ids and model names
 MAX_MODELS = 256

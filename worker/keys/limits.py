@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import errors
-from errors import GatewayError
-from keys.pricing import Price
 from keys.record import KeyRecord
 from keys.reservations import BUDGET, Held, Need, Reservation, Shortfall, reserve
+from metering.pricing import Price
+from rules import errors
+from rules.errors import GatewayError
 
 WINDOW_MS = 60_000
 REQUESTS, TOKENS = "requests", "tokens"  # OpenAI's error type for each kind of rate limit

@@ -5,7 +5,7 @@
   from the edge, book from the container's object). An object that never held a key answers every
   question read-only (`_NO_KEY`): it creates no schema and writes nothing, so guessed keys leave no
   storage. The object named ops.MASTER holds only the master-key usage booked before each container
-  instance kept its own (keys.ledger).
+  instance kept its own (metering.ledger).
 - `KeyDirectory`: the one object named ops.DIRECTORY. The index for /key/list, alias lookup and
   uniqueness, the list of keys a spend report asks, and the container instances holding master-key usage.
   Reached by admin calls, and by each container instance once per wake-up.
@@ -23,15 +23,15 @@ from urllib.parse import urlsplit
 
 from workers import DurableObject, Response
 
-import json_scan
-from errors import invalid_api_key
+from bridge.responses import json_response
 from keys.directory import DirectoryStore
 from keys.ops import directory_op, key_op
-from keys.sql import has_schema
 from keys.store import KeyStore
-from keys.workerd_sql import WorkerdSql
 from protocol import OP_PATH
-from responses import json_response
+from rules import json_scan
+from rules.errors import invalid_api_key
+from storage.sql import has_schema
+from storage.workerd_sql import WorkerdSql
 
 # What an object that never held a key answers, read-only: a stranger's guess leaves nothing behind. Every other
 # op ("create", "import") is one that gives a key object its storage.

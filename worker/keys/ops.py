@@ -10,15 +10,16 @@ import math
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from keys.charge import Charge
 from keys.directory import DirectoryStore
-from keys.pricing import Price
 from keys.record import KeyRecord
 from keys.reservations import Need
 from keys.store import KeyStore
+from metering.charge import Charge
+from metering.pricing import Price
 
 DIRECTORY = "directory"  # the one directory object's name
-MASTER = "master"  # master-key traffic in spend reports; its object holds rows booked before keys.ledger.MasterLedger
+# Master-key traffic in spend reports; its object holds rows booked before metering.ledger.MasterLedger.
+MASTER = "master"
 
 
 class Rpc(Protocol):
@@ -28,7 +29,7 @@ class Rpc(Protocol):
 
     async def master_ledger(self, start_day: str, end_day: str) -> list[dict[str, Any]]:
         """The master key's ledger rows: those of every container instance that booked some (the directory's
-        `ledger_holders`, each a keys.ledger.MasterLedger), plus what MASTER's own object booked before."""
+        `ledger_holders`, each a metering.ledger.MasterLedger), plus what MASTER's own object booked before."""
         ...
 
     async def master_recent(self, limit: int) -> list[dict[str, Any]]:
@@ -77,7 +78,7 @@ def key_op(store: KeyStore, op: str, payload: dict[str, Any], now_ms: int) -> di
 
 
 def prices_from_wire(value: Any) -> dict[str, Price]:
-    """`{model: [input per token, output per token]}` (keys.gate.book), whatever is malformed left out."""
+    """`{model: [input per token, output per token]}` (keys.client.book), whatever is malformed left out."""
     prices: dict[str, Price] = {}
     for name, pair in (value.items() if isinstance(value, dict) else ()):
         if isinstance(name, str) and isinstance(pair, list) and len(pair) == 2 and all(

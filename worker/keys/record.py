@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from keys.periods import iso_ms, next_reset_ms, parse_period_ms
+from metering.periods import iso_ms, next_reset_ms, parse_period_ms
 
 ALL_MODELS = "all-proxy-models"  # LiteLLM's spelling of "every model" in a key's `models`
 

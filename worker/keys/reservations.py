@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from keys.pricing import Price
-from keys.usage import tokens_in
+from metering.pricing import Price
+from metering.usage import tokens_in
 
 OUTPUT_GRANT_TOKENS = 4096  # the most output one request reserves: LiteLLM's own default max_tokens for Claude
 MIN_OUTPUT_TOKENS = 16  # a minimal answer (OpenAI's Responses API refuses a smaller max_output_tokens)
@@ -99,7 +99,7 @@ class Shortfall:
 
 
 def prompt_estimate(size: int) -> int:
-    """A prompt's tokens from its body's size (keys.usage.tokens_in; README, Keys: what it over- and
+    """A prompt's tokens from its body's size (metering.usage.tokens_in; README, Keys: what it over- and
     under-counts)."""
     return tokens_in(size)
 

@@ -12,15 +12,15 @@ import secrets
 from dataclasses import asdict, fields
 from typing import Any
 
-from keys.charge import Charge, Outcome
-from keys.ledger import LEDGER_TABLE, book, rows
 from keys.limits import WINDOW_MS, Decision, Window, decide
-from keys.pricing import Price
-from keys.recent import MAX_RECENT, RECENT_TABLE, add, latest, note
 from keys.record import ALL_MODELS, KeyRecord
 from keys.reservations import INPUT, OUTPUT, Held, Need, least_tokens
-from keys.sql import SqlExec, migrate, one
-from keys.usage import Usage
+from metering.charge import Charge, Outcome
+from metering.ledger import LEDGER_TABLE, book, rows
+from metering.pricing import Price
+from metering.recent import MAX_RECENT, RECENT_TABLE, add, latest, note
+from metering.usage import Usage
+from storage.sql import SqlExec, migrate, one
 
 # A lease whose release never came (client gone before headers) frees itself, and what it reserved, after 15 min.
 LEASE_TTL_MS = 900_000
@@ -42,7 +42,7 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE responses (id TEXT PRIMARY KEY, model TEXT NOT NULL, created_ms INTEGER NOT NULL)",
         "CREATE INDEX responses_created ON responses (created_ms)",
     ],
-    [  # the recent-requests ring (keys.recent)
+    [  # the recent-requests ring (metering.recent)
         RECENT_TABLE,
     ],
 ]

@@ -1,7 +1,7 @@
 """What the edge tells the container's Durable Object about a request it must book once the answer is over.
 
 The edge decides who pays (the master key, or a virtual key admitted with a lease) and which model the body
-asked for; the Durable Object sees the answer pass and books it (keys.booking). The ticket
+asked for; the Durable Object sees the answer pass and books it (container.booking). The ticket
 travels in one internal request header: the edge drops a client's copy, and `header_policy` drops every
 `x-gateway-*` header before LiteLLM.
 """
@@ -18,7 +18,7 @@ class Ticket:
     lease: str | None  # the virtual key's admission lease, freed by the booking
     model: str | None  # the `model` the request asked for
     added_usage: bool = False  # the edge added `stream_options.include_usage`: strip that chunk again
-    stores: bool = False  # it creates a Responses API response: the key records its id (keys.charge)
+    stores: bool = False  # it creates a Responses API response: the key records its id (metering.charge)
 
     def header_value(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))  # ASCII only (ensure_ascii): a valid header

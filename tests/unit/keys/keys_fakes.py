@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from keys.directory import DirectoryStore
-from keys.ledger import MasterLedger
 from keys.ops import DIRECTORY, MASTER, directory_op, key_op
 from keys.store import KeyStore
+from metering.ledger import MasterLedger
 
 T = TypeVar("T")
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z

@@ -1,11 +1,11 @@
-"""keys.charge: what one finished request books, whoever books it (the one pure step of every booking)."""
+"""metering.charge: what one finished request books, whoever books it (the one pure step of every booking)."""
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keys.charge import MAX_MODEL_NAME, Charge, Outcome, charge_for, needs_prices, served_model
-from keys.pricing import Price
-from keys.usage import Usage
+from metering.charge import MAX_MODEL_NAME, Charge, Outcome, charge_for, needs_prices, served_model
+from metering.pricing import Price
+from metering.usage import Usage
 
 tokens = st.integers(min_value=0, max_value=10**7)
 usages = st.builds(Usage, tokens, tokens)

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from keys_fakes import Clock, FakeRpc
 
-from errors import GatewayError
-from keys import gate
+from keys import client
 from keys.admin import Answer, Caller, handle, is_admin_path
-from keys.charge import Charge, Outcome, charge_for
 from keys.material import token_of
-from keys.usage import Usage
+from metering.charge import Charge, Outcome, charge_for
+from metering.usage import Usage
+from rules.errors import GatewayError
 
 MASTER = Caller(is_master=True)
 
@@ -35,8 +35,8 @@ def generate(rpc: FakeRpc, **fields: Any) -> dict[str, Any]:
     return answer.body
 
 
-def admit(rpc: FakeRpc, key: str, model: str | None = "gpt-4o") -> gate.Admission:
-    return asyncio.run(gate.admit(rpc, token_of(key), model))
+def admit(rpc: FakeRpc, key: str, model: str | None = "gpt-4o") -> client.Admission:
+    return asyncio.run(client.admit(rpc, token_of(key), model))
 
 
 def test_generate_answers_litellm_shape_and_stores_only_the_hash(tmp_path: Path, clock: Clock) -> None:
@@ -159,7 +159,7 @@ def test_list_pages_filters_and_full_objects(rpc: FakeRpc, clock: Clock) -> None
 def test_regenerate_moves_limits_and_spend_to_a_new_key(rpc: FakeRpc) -> None:
     old = generate(rpc, key_alias="r", max_budget=1.0)
     lease = admit(rpc, old["key"]).lease
-    asyncio.run(gate.book(rpc, old["token"], lease, Charge("gpt-4o", Usage(1, 1), 0.25)))
+    asyncio.run(client.book(rpc, old["token"], lease, Charge("gpt-4o", Usage(1, 1), 0.25)))
     answer = call(rpc, "POST", f"/key/{old['token']}/regenerate", {"rpm_limit": 7})
     assert answer.status == 200
     new = answer.body
@@ -176,7 +176,7 @@ def test_spend_report_by_key_model_and_day(rpc: FakeRpc, clock: Clock) -> None:
     alice = generate(rpc, key_alias="alice")
     for model, usage, cost in [("gpt-4o", Usage(10, 5), 0.5), ("claude", Usage(3, 3), 0.25)]:
         lease = admit(rpc, alice["key"], model).lease
-        asyncio.run(gate.book(rpc, alice["token"], lease, Charge(model, usage, cost)))
+        asyncio.run(client.book(rpc, alice["token"], lease, Charge(model, usage, cost)))
     clock.advance(86_400_000)
     # The master key, booked by whichever container instance served it.
     asyncio.run(rpc.instance_ledger("litellm-0")).book(Charge("gpt-4o", Usage(1, 1), 1.0), clock.ms)
@@ -208,21 +208,21 @@ def test_routes_and_methods(rpc: FakeRpc) -> None:
 
 def test_visible_models_filters_a_listing() -> None:
     listing = {"object": "list", "data": [{"id": "gpt-4o"}, {"id": "claude"}]}
-    assert gate.visible_models(listing, ["claude"]) == {"object": "list", "data": [{"id": "claude"}]}
-    assert gate.visible_models(listing, []) is listing
+    assert client.visible_models(listing, ["claude"]) == {"object": "list", "data": [{"id": "claude"}]}
+    assert client.visible_models(listing, []) is listing
 
 
 def test_concurrent_admissions_hold_the_limit_exactly(rpc: FakeRpc) -> None:
     key = generate(rpc, rpm_limit=5, max_parallel_requests=3)["key"]
 
-    async def burst() -> list[gate.Admission]:
-        return await asyncio.gather(*(gate.admit(rpc, token_of(key), "gpt-4o") for _ in range(8)))
+    async def burst() -> list[client.Admission]:
+        return await asyncio.gather(*(client.admit(rpc, token_of(key), "gpt-4o") for _ in range(8)))
 
     answers = asyncio.run(burst())
     assert sum(answer.refusal is None for answer in answers) == 3  # parallel first: 3 in flight at most
     for answer in answers:
         if answer.lease:
-            asyncio.run(gate.book(rpc, token_of(key), answer.lease, Charge("gpt-4o", Usage(1, 1), 0.0)))
+            asyncio.run(client.book(rpc, token_of(key), answer.lease, Charge("gpt-4o", Usage(1, 1), 0.0)))
     answers = asyncio.run(burst())
     assert sum(answer.refusal is None for answer in answers) == 2  # rpm: 5 in the minute, 3 already used
     assert {answer.refusal.code for answer in answers if answer.refusal} == {"rate_limit_exceeded"}

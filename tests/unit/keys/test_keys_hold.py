@@ -10,14 +10,14 @@ import pytest
 from keys_fakes import Clock, FakeRpc
 from test_keys_admin import MASTER, admit, as_sent, call, generate
 
-from keys import gate
+from keys import client
 from keys.admin import Caller, handle
-from keys.charge import Charge
 from keys.fields import UNENFORCED
 from keys.material import token_of
 from keys.ops import DIRECTORY
 from keys.record import KeyRecord
-from keys.usage import Usage
+from metering.charge import Charge
+from metering.usage import Usage
 
 
 class InterleavingRpc(FakeRpc):
@@ -69,7 +69,7 @@ def test_concurrent_regenerations_make_exactly_one_key(clock: Clock) -> None:
     rpc = InterleavingRpc(clock)
     old = generate(rpc, max_budget=1.0, team_id="regen")
     lease = admit(rpc, old["key"]).lease
-    asyncio.run(gate.book(rpc, old["token"], lease, Charge("gpt-4o", Usage(3, 4), 0.25)))
+    asyncio.run(client.book(rpc, old["token"], lease, Charge("gpt-4o", Usage(3, 4), 0.25)))
 
     async def four() -> list[Any]:
         return await asyncio.gather(*(handle("POST", "/key/regenerate", "", json.dumps({"key": old["key"]}).encode(),
@@ -88,7 +88,7 @@ def test_concurrent_regenerations_make_exactly_one_key(clock: Clock) -> None:
 def test_a_regeneration_that_cannot_complete_leaves_the_old_key_as_it_was(rpc: FakeRpc) -> None:
     old = generate(rpc, key_alias="stays", rpm_limit=9)
     lease = admit(rpc, old["key"]).lease
-    asyncio.run(gate.book(rpc, old["token"], lease, Charge("gpt-4o", Usage(1, 1), 0.5)))
+    asyncio.run(client.book(rpc, old["token"], lease, Charge("gpt-4o", Usage(1, 1), 0.5)))
     other = generate(rpc)["key"]
     taken = call(rpc, "POST", "/key/regenerate", {"key": old["key"], "new_key": other})
     assert (taken.status, taken.body["error"]["param"]) == (400, "new_key")
@@ -109,9 +109,9 @@ def test_a_regeneration_that_cannot_complete_leaves_the_old_key_as_it_was(rpc: F
 def test_putting_a_key_back_keeps_what_a_request_in_flight_booked_meanwhile(rpc: FakeRpc) -> None:
     body = generate(rpc)
     first, second = admit(rpc, body["key"]).lease, admit(rpc, body["key"]).lease
-    asyncio.run(gate.book(rpc, body["token"], first, Charge("gpt-4o", Usage(1, 1), 0.25)))
+    asyncio.run(client.book(rpc, body["token"], first, Charge("gpt-4o", Usage(1, 1), 0.25)))
     state = asyncio.run(rpc.call(body["token"], "take", {}))["state"]
-    asyncio.run(gate.book(rpc, body["token"], second, Charge("gpt-4o", Usage(2, 2), 0.5)))
+    asyncio.run(client.book(rpc, body["token"], second, Charge("gpt-4o", Usage(2, 2), 0.5)))
     assert asyncio.run(rpc.call(body["token"], "import", {"state": state}))["imported"]
     report = call(rpc, "GET", "/spend/report", query="start_date=2026-01-01&end_date=2026-01-01").body
     assert (report["total"]["requests"], report["total"]["spend"]) == (2, 0.75)
@@ -169,7 +169,7 @@ def test_spend_is_set_as_litellm_sets_it(rpc: FakeRpc) -> None:
 def test_a_key_reads_its_own_budget_and_spend_even_when_spent(rpc: FakeRpc) -> None:
     body = generate(rpc, max_budget=0.1, budget_duration="30d", rpm_limit=5)
     lease = admit(rpc, body["key"]).lease
-    asyncio.run(gate.book(rpc, body["token"], lease, Charge("gpt-4o", Usage(5, 5), 0.2)))
+    asyncio.run(client.book(rpc, body["token"], lease, Charge("gpt-4o", Usage(5, 5), 0.2)))
     assert admit(rpc, body["key"]).refusal.code == "insufficient_quota"  # type: ignore[union-attr]
     own = call(rpc, "GET", "/key/info", caller=Caller(is_master=False, token=body["token"]))
     assert own.status == 200 and own.body["key"] == body["token"], own.body

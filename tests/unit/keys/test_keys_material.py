@@ -13,7 +13,7 @@ from keys.material import (
     token_for_identifier,
     token_of,
 )
-from keys.periods import iso_ms, next_reset_ms, parse_period_ms, utc_day
+from metering.periods import iso_ms, next_reset_ms, parse_period_ms, utc_day
 
 
 def test_generated_keys_are_sk_and_256_random_bits() -> None:

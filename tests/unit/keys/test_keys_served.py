@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from keys.usage import BYTES_PER_TOKEN, SseUsage, Usage, estimate
+from metering.usage import BYTES_PER_TOKEN, SseUsage, Usage, estimate
 
 
 def sse(*messages: object, event: str | None = None) -> bytes:

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from keys_fakes import START_MS, SqliteExec
 
-from keys.charge import Charge
 from keys.limits import format_reset_ms
 from keys.record import KeyRecord
-from keys.sql import migrate
 from keys.store import LEASE_TTL_MS, MIGRATIONS, KeyStore
-from keys.usage import Usage
+from metering.charge import Charge
+from metering.usage import Usage
+from storage.sql import migrate
 
 TOKEN = "a" * 64
 

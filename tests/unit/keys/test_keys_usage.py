@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from keys.pricing import Price, prices_from_model_info, request_cost
-from keys.usage import JSON_TAIL_BYTES, JsonUsage, SseUsage, Usage
+from metering.pricing import Price, prices_from_model_info, request_cost
+from metering.usage import JSON_TAIL_BYTES, JsonUsage, SseUsage, Usage
 
 CHAT = {"id": "c1", "object": "chat.completion", "choices": [{"message": {"content": 'say "usage": {"x": 1}'}}],
         "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}}

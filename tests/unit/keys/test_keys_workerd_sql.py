@@ -1,4 +1,4 @@
-"""keys.workerd_sql in real Pyodide (node + the local runtime's Pyodide), on both Python SDK shapes."""
+"""storage.workerd_sql in real Pyodide (node + the local runtime's Pyodide), on both Python SDK shapes."""
 
 import shutil
 import subprocess

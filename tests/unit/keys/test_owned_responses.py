@@ -9,11 +9,11 @@ from keys_fakes import START_MS, FakeRpc
 from test_keys_admin import admit, call, generate
 from test_keys_store import make
 
-from keys import gate
-from keys.charge import Charge
+from edge.model_choice import Decision, decide, places
+from keys import client
 from keys.store import KeyStore
-from keys.usage import Usage
-from model_choice import Decision, decide, places
+from metering.charge import Charge
+from metering.usage import Usage
 
 
 def created(store: KeyStore, response_id: str | None, model: str = "m", failed: bool = False, at: int = START_MS,
@@ -49,15 +49,15 @@ def test_only_the_newest_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_regenerated_key_keeps_its_responses_and_the_old_key_has_none(rpc: FakeRpc) -> None:
     old = generate(rpc)
     lease = admit(rpc, old["key"]).lease
-    asyncio.run(gate.book(rpc, old["token"], lease, Charge("m", Usage(1, 1), 0.0, "resp_kept")))
+    asyncio.run(client.book(rpc, old["token"], lease, Charge("m", Usage(1, 1), 0.0, "resp_kept")))
     new = call(rpc, "POST", "/key/regenerate", {"key": old["key"]}).body
-    assert asyncio.run(gate.owner(rpc, new["token"], "resp_kept", None)) == ("m", False)
-    assert asyncio.run(gate.owner(rpc, old["token"], "resp_kept", None)) == (None, False)
+    assert asyncio.run(client.owner(rpc, new["token"], "resp_kept", None)) == ("m", False)
+    assert asyncio.run(client.owner(rpc, old["token"], "resp_kept", None)) == (None, False)
 
 
 def test_a_key_object_that_never_held_a_key_owns_nothing(rpc: FakeRpc) -> None:
-    assert asyncio.run(gate.owner(rpc, "f" * 64, "resp_1", None)) == (None, False)
-    assert asyncio.run(gate.owner(rpc, "f" * 64, 42, None)) == (None, False)  # not an id: not asked
+    assert asyncio.run(client.owner(rpc, "f" * 64, "resp_1", None)) == (None, False)
+    assert asyncio.run(client.owner(rpc, "f" * 64, 42, None)) == (None, False)  # not an id: not asked
 
 
 def test_the_stored_model_is_the_requests_for_a_key_with_a_list() -> None:

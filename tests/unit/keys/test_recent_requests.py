@@ -11,20 +11,20 @@ from keys_fakes import START_MS, Clock, FakeRpc, SqliteExec
 from test_keys_admin import MASTER, call, generate
 from test_keys_store import make
 
-from keys import gate
+from keys import client
 from keys.admin import Caller
-from keys.charge import Charge, Outcome
-from keys.ledger import MasterLedger
 from keys.material import token_of
-from keys.recent import MAX_RECENT, log_rows
-from keys.usage import Usage
+from metering.charge import Charge, Outcome
+from metering.ledger import MasterLedger
+from metering.recent import MAX_RECENT, log_rows
+from metering.usage import Usage
 
 
 def booked(rpc: FakeRpc, key: str, request_id: str, status: int = 200, code: str | None = None) -> None:
-    lease = asyncio.run(gate.admit(rpc, token_of(key), "gpt-4o", request_id=request_id)).lease
+    lease = asyncio.run(client.admit(rpc, token_of(key), "gpt-4o", request_id=request_id)).lease
     failed = status >= 400
     usage = Usage(0, 0, True) if failed else Usage(3, 4)
-    asyncio.run(gate.book(rpc, token_of(key), lease, Charge("gpt-4o", usage, 0.0 if failed else 0.25,
+    asyncio.run(client.book(rpc, token_of(key), lease, Charge("gpt-4o", usage, 0.0 if failed else 0.25,
                                                             outcome=Outcome(status, code, request_id, 40))))
 
 
@@ -37,7 +37,7 @@ def logs(rpc: FakeRpc, query: str = "", caller: Caller = MASTER) -> list[dict]:
 def test_a_served_request_and_a_refusal_are_both_noted_where_they_are_decided(rpc: FakeRpc) -> None:
     key = generate(rpc, key_alias="alice", rpm_limit=1)["key"]
     booked(rpc, key, "req-served")
-    refused = asyncio.run(gate.admit(rpc, token_of(key), "gpt-4o", request_id="req-refused"))
+    refused = asyncio.run(client.admit(rpc, token_of(key), "gpt-4o", request_id="req-refused"))
     assert refused.refusal is not None and refused.refusal.code == "rate_limit_exceeded"
     newest, oldest = logs(rpc, f"api_key={key}")
     assert (newest["request_id"], newest["status"], newest["http_status"], newest["error_code"]) == (

@@ -14,10 +14,9 @@ from hypothesis import strategies as st
 from keys_fakes import START_MS, FakeRpc, SqliteExec
 from test_keys_admin import generate
 
-from keys import gate
-from keys.charge import Charge
+from edge.request_policy import Accepted, Caps, OutputCap, cost_kind, judge, rewritten
+from keys import client
 from keys.material import token_of
-from keys.pricing import Price
 from keys.record import KeyRecord
 from keys.reservations import (
     BUDGET,
@@ -38,10 +37,11 @@ from keys.reservations import (
     prompt_estimate,
     reserve,
 )
-from keys.sql import migrate
 from keys.store import LEASE_TTL_MS, MIGRATIONS, KeyStore
-from keys.usage import Usage
-from request_policy import Accepted, Caps, OutputCap, cost_kind, judge, rewritten
+from metering.charge import Charge
+from metering.pricing import Price
+from metering.usage import Usage
+from storage.sql import migrate
 
 QUICK = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 MINI, OPUS = Price(1.5e-07, 6e-07), Price(1.5e-05, 7.5e-05)
@@ -243,11 +243,11 @@ def test_prices_move_with_a_regenerated_key() -> None:
 
 def test_the_wire_carries_the_need_the_grant_and_the_prices(rpc: FakeRpc) -> None:
     key = generate(rpc, max_budget=1.0, models=["mini"])["key"]
-    asyncio.run(gate.book(rpc, token_of(key), None, Charge("mini", Usage(1, 1), 1e-6), {"mini": MINI}))
-    admission = asyncio.run(gate.admit(rpc, token_of(key), None, Need(OUTPUT, 400)))
+    asyncio.run(client.book(rpc, token_of(key), None, Charge("mini", Usage(1, 1), 1e-6), {"mini": MINI}))
+    admission = asyncio.run(client.admit(rpc, token_of(key), None, Need(OUTPUT, 400)))
     assert admission.refusal is None and admission.prices == {"mini": MINI}
     assert admission.grant == Grant(100, OUTPUT_GRANT_TOKENS, False, pytest.approx(100 * 1.5e-07 + 4096 * 6e-07))
-    legacy = asyncio.run(gate.admit(rpc, token_of(key), None))  # an edge that sends no need: nothing reserved
+    legacy = asyncio.run(client.admit(rpc, token_of(key), None))  # an edge that sends no need: nothing reserved
     assert legacy.refusal is None and legacy.grant is None
 
 

@@ -1,4 +1,4 @@
-// Runs keys.workerd_sql in real Pyodide against JS stand-ins shaped like workerd's SqlStorage, raw (built-in
+// Runs storage.workerd_sql in real Pyodide against JS stand-ins shaped like workerd's SqlStorage, raw (built-in
 // `workers`) and wrapped (workers-runtime-sdk 1.9.5), and prints what Python got back. See test_keys_workerd_sql.py.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,7 +25,7 @@ import sys; sys.dont_write_bytecode = True
 sys.path.insert(0, "/w")
 import js
 from workers.entrypoints import DurableObjectContext
-from keys.workerd_sql import WorkerdSql
+from storage.workerd_sql import WorkerdSql
 for name, ctx in (("raw", js.rawCtx), ("sdk", DurableObjectContext(js.wrappedCtx))):
     db = WorkerdSql(ctx.storage)
     rows = db.exec("SELECT", None, True, 3, "s", b"xy", 1.5)

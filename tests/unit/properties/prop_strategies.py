@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from routing import FORWARDED_API_PATHS
+from rules.routing import FORWARDED_API_PATHS
 
 
 def quick(examples: int = 150) -> settings:

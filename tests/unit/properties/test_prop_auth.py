@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prop_strategies import quick
 
-from auth import key_matches, presented_key
+from rules.auth import key_matches, presented_key
 
 headers = st.one_of(st.none(), st.text(max_size=30),
                     st.sampled_from(("Bearer", "Bearer ", "bearer sk-1", "Basic sk-1", "Bearer a b", " ", "")))

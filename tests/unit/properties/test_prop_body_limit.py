@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prop_strategies import quick
 
-from body_limit import ByteBudget, Declared, judge_declared_length
+from rules.body_limit import ByteBudget, Declared, judge_declared_length
 
 limits = st.integers(0, 2**40)
 content_lengths = st.one_of(

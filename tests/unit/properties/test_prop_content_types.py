@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prop_strategies import any_paths, api_paths, forwardable_paths, methods, quick
 
-from content_types import body_type_accepted, is_json, media_type
-from routing import is_forwarded_path, upstream_path
+from rules.content_types import body_type_accepted, is_json, media_type
+from rules.routing import is_forwarded_path, upstream_path
 
 KNOWN = ("application/json", "application/vnd.api+json", "application/problem+json", "multipart/form-data",
          "text/plain", "application/x-www-form-urlencoded", "application/jsonx", "text/json", "application/+json",

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prop_strategies import quick
 
-from cors import CorsPolicy, allowed_request_header, allowed_request_headers
-from routing import FORWARDED_METHODS
+from rules.cors import CorsPolicy, allowed_request_header, allowed_request_headers
+from rules.routing import FORWARDED_METHODS
 
 hosts = st.text(string.ascii_lowercase + string.digits + ".-", min_size=1, max_size=15)
 ports = st.one_of(st.just(""), st.integers(0, 99999).map(lambda p: f":{p}"),

@@ -13,8 +13,8 @@ from prop_strategies import quick
 
 from durations import format_duration_ms, parse_duration_ms
 from keys.fields import Invalid, parse_settings
-from keys.periods import MAX_PERIOD_MS, iso_ms, next_reset_ms, parse_period_ms, utc_day
 from keys.record import KeyRecord
+from metering.periods import MAX_PERIOD_MS, iso_ms, next_reset_ms, parse_period_ms, utc_day
 
 UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 PERIOD_UNITS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from prop_strategies import json_values, nested, quick
 
 from keys.fields import SETTINGS, UNENFORCED, Invalid, parse_custom_key, parse_settings, require_object
-from keys.periods import parse_period_ms
 from keys.record import KeyRecord, generate_response
+from metering.periods import parse_period_ms
 
 NOW = 1_767_225_600_000  # 2026-01-01
 periods = st.one_of(

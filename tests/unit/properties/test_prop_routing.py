@@ -17,8 +17,8 @@ from prop_strategies import (
     quick,
 )
 
-from errors import Dialect
-from routing import (
+from rules.errors import Dialect
+from rules.routing import (
     AZURE_METHODS,
     FORWARDED_API_PATHS,
     FORWARDED_METHODS,

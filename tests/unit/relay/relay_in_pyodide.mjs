@@ -1,4 +1,4 @@
-// Runs worker/streams.py's relay in real Pyodide on Node's WHATWG streams (those the local runtime serves
+// Runs worker/bridge/streams.py's relay in real Pyodide on Node's WHATWG streams (those the local runtime serves
 // with) against an upstream body driven from Python, and prints one JSON line per scenario. See
 // test_relay_read_on.py.
 import path from "node:path";

@@ -10,8 +10,8 @@ import time
 
 import js
 
-from keys.usage import SseUsage
-from streams import relay
+from bridge.streams import relay
+from metering.usage import SseUsage
 
 READ_ON_S = 1.0
 USAGE = {"choices": [], "usage": {"prompt_tokens": 40, "completion_tokens": 9}}

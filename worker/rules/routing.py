@@ -13,7 +13,7 @@ import re
 from enum import Enum
 from functools import lru_cache
 
-from errors import Dialect
+from rules.errors import Dialect
 
 API_PREFIX = "/v1"
 # API paths forwarded to LiteLLM, below API_PREFIX or without it: each matches itself and anything

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 
-from request_ids import sanitize_request_id
+from rules.request_ids import sanitize_request_id
 
 INSTANCE_PREFIX = "litellm-"
 

@@ -13,11 +13,11 @@ from typing import Any
 import js
 from pyodide.ffi import JsException, create_proxy
 
-import errors
-from body_limit import Claim
-from form_fields import FormHead, PartWatch, boundary_of
-from js_interop import header, js_dict
-from streams import background, cancel_reader
+from bridge.js_interop import header, js_dict
+from bridge.streams import background, cancel_reader
+from edge.form_fields import FormHead, PartWatch, boundary_of
+from rules import errors
+from rules.body_limit import Claim
 
 
 class Upload:

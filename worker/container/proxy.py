@@ -17,20 +17,20 @@ import js
 from pyodide.ffi import JsException, to_js
 from workers import Response
 
-import errors
-from body_limit import ByteBudget, Declared, judge_declared_length
-from content_types import is_json, media_type
+from bridge.js_interop import header, iter_headers, js_dict, make_headers, present
+from bridge.responses import error_response, rewrapped
+from bridge.streams import Observer, limited, relay
+from container.upstream_errors import MAX_ERROR_BODY_BYTES, rewrite
 from durations import now_ms
-from errors import Dialect
-from header_policy import client_response_headers, forwarded_request_headers
-from js_interop import header, iter_headers, js_dict, make_headers, present
 from jsonlog import EventLog
-from keys.charge import MODEL_GROUP_HEADER
-from keys.pricing import COST_HEADER
-from keys.usage import USAGE_WAIT_S
-from responses import error_response, rewrapped
-from streams import Observer, limited, relay
-from upstream_errors import MAX_ERROR_BODY_BYTES, rewrite
+from metering.charge import MODEL_GROUP_HEADER
+from metering.pricing import COST_HEADER
+from metering.usage import USAGE_WAIT_S
+from rules import errors
+from rules.body_limit import ByteBudget, Declared, judge_declared_length
+from rules.content_types import is_json, media_type
+from rules.errors import Dialect
+from rules.header_policy import client_response_headers, forwarded_request_headers
 
 Send = Callable[[str, Any], Any]  # (path + query, JS RequestInit) -> promise of a JS Response
 
@@ -52,7 +52,7 @@ class Activity:
 
 
 class Meter(Protocol):
-    """Books the request (keys.booking.Booking): sees a successful answer's body, then its end, once."""
+    """Books the request (container.booking.Booking): sees a successful answer's body, then its end, once."""
 
     def observe(self, content_type: str | None, cost_header: str | None, model_group: str | None,
                 request_bytes: int) -> Observer | None: ...
@@ -124,7 +124,7 @@ async def proxy(send: Send, request: Any, target: str, request_id: str, litellm_
         "signal": js.AbortSignal.any(to_js(signals)),
     }
     budget: ByteBudget | None = None
-    declared_bytes = 0  # the request body's size, for a booking that must estimate (keys.usage.estimate)
+    declared_bytes = 0  # the request body's size, for a booking that must estimate (metering.usage.estimate)
     if present(incoming.body):
         body = incoming.body
         length = header(incoming.headers, "content-length")

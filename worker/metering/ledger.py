@@ -6,10 +6,10 @@ instance that served it, in that Durable Object's own SQLite (`MasterLedger`): n
 
 from __future__ import annotations
 
-from keys.charge import Charge
-from keys.periods import utc_day
-from keys.recent import RECENT_TABLE, latest, note
-from keys.sql import Row, SqlExec, migrate
+from metering.charge import Charge
+from metering.periods import utc_day
+from metering.recent import RECENT_TABLE, latest, note
+from storage.sql import Row, SqlExec, migrate
 
 LEDGER_TABLE = (
     "CREATE TABLE ledger (day TEXT NOT NULL, model TEXT NOT NULL, requests INTEGER NOT NULL,"

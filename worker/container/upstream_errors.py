@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-import json_scan
+from rules import json_scan
 
 MAX_ERROR_BODY_BYTES = 64 * 1024  # an error body larger than this is not LiteLLM's JSON: answered generically
 

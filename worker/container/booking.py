@@ -1,27 +1,27 @@
 """Booking at the container's Durable Object, which sees every answer pass (a thin adapter).
 
 The edge says who pays in a `keys.ticket.Ticket`; `proxy` hands each answer's body through `observe` and
-calls `book` exactly once when the request is over. What is booked is decided in keys.charge (pure); the
-master key's requests go to this instance's own ledger (no call), a virtual key's to its object (`keys.gate.book`,
+calls `book` exactly once when the request is over. What is booked is decided in metering.charge (pure); the
+master key's requests go to this instance's own ledger (no call), a virtual key's to its object (`keys.client.book`,
 which frees its lease). Booking never delays the client: it runs after the last byte. A stream is booked with the
-usage it reported, or an estimate from what went by when it ended without it (keys.usage.SseUsage.served).
+usage it reported, or an estimate from what went by when it ended without it (metering.usage.SseUsage.served).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from content_types import is_json, media_type
+from bridge.streams import Observer, background
 from durations import now_ms
 from jsonlog import EventLog
-from keys import gate
-from keys.charge import Outcome, charge_for, needs_prices, served_model
-from keys.ledger import MasterLedger
+from keys import client
 from keys.ops import Rpc
-from keys.pricing import Price
 from keys.ticket import Ticket
-from keys.usage import JsonUsage, SseUsage, Usage
-from streams import Observer, background
+from metering.charge import Outcome, charge_for, needs_prices, served_model
+from metering.ledger import MasterLedger
+from metering.pricing import Price
+from metering.usage import JsonUsage, SseUsage, Usage
+from rules.content_types import is_json, media_type
 
 
 class Booking:
@@ -44,7 +44,7 @@ class Booking:
                 request_bytes: int) -> Observer | None:
         """What watches a successful answer's body on its way (None: a body with no usage in it, e.g. audio);
         `cost_header` is LiteLLM's own figure for the request, if it sent one; `model_group` the model that
-        served it (keys.charge.served_model); `request_bytes` the request body's size, which a stream's estimate
+        served it (metering.charge.served_model); `request_bytes` the request body's size, which a stream's estimate
         starts from."""
         self._cost_header = cost_header
         self._model = served_model(self._ticket.model, model_group)
@@ -83,6 +83,6 @@ class Booking:
             if ticket.token is None:
                 (await self._master_ledger()).book(charge, now_ms())
             else:
-                await gate.book(self._rpc, ticket.token, ticket.lease, charge, prices)
+                await client.book(self._rpc, ticket.token, ticket.lease, charge, prices)
         except Exception as exc:  # a lost booking is logged, never raised into a finished stream
             self._log.emit("error", "booking_failed", error=type(exc).__name__)

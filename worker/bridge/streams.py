@@ -11,8 +11,8 @@ from typing import Any, Protocol
 import js
 from pyodide.ffi import JsException, create_proxy, to_js
 
-from body_limit import ByteBudget
-from js_interop import js_dict, present
+from bridge.js_interop import js_dict, present
+from rules.body_limit import ByteBudget
 
 _background: set[asyncio.Task] = set()  # strong refs: a pending task must not be collected
 

@@ -22,10 +22,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import errors
+from container.lifecycle import ExitReason, Lifecycle, State, ceil_seconds
 from durations import now_ms
 from jsonlog import EventLog
-from lifecycle import ExitReason, Lifecycle, State, ceil_seconds
+from rules import errors
 
 SIGTERM = 15
 
@@ -66,7 +66,7 @@ class StateStore(Protocol):
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Every wait the supervisor does, named (the platform's own defaults in container.py)."""
+    """Every wait the supervisor does, named (the platform's own defaults in durable_object.py)."""
 
     ready_ms: int  # how long one request waits for a boot before 503 container_starting (READY_TIMEOUT)
     boot_give_up_ms: int  # a boot not ready by then is stopped and counted as failed

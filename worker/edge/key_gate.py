@@ -3,7 +3,7 @@ adapter).
 
 The decisions live in the `keys` package (pure, CPython-tested). The edge admits a virtual key's request in
 its object, then hands the container's Durable Object a ticket (keys.ticket) saying who pays; that object
-sees the answer pass and books it (keys.booking), so the edge never reads a body it passes on. A key with a
+sees the answer pass and books it (container.booking), so the edge never reads a body it passes on. A key with a
 budget or a tpm_limit reserves each request's worst case at admission (keys.reservations), from what the edge
 knows before the body (`need`); the body's output cap is then written to fit it (`output_cap`).
 """
@@ -18,23 +18,22 @@ from typing import Any
 from pyodide.ffi import create_proxy, to_js
 from workers import Response
 
-import errors
-import json_scan
-from body_limit import Declared, judge_declared_length
+from bridge.js_interop import js_response_of
+from bridge.responses import error_response, json_response, rewrapped
 from durations import now_ms
-from js_interop import js_response_of
-from keys import admin, gate
-from keys.charge import Outcome, charge_for
-from keys.edge_rpc import AskInstances, JsRpc
-from keys.gate import Admission
+from edge.model_choice import places
+from edge.request_policy import OutputCap, cost_kind, operation
+from keys import admin, client
+from keys.client import Admission
 from keys.material import token_of
 from keys.reservations import INPUT, OUTPUT, Need
+from keys.rpc import AskInstances, JsRpc
 from keys.ticket import Ticket
-from model_choice import places
+from metering.charge import Outcome, charge_for
 from protocol import DIRECTORY_BINDING, KEYS_BINDING
-from request_policy import OutputCap, cost_kind, operation
-from responses import error_response, json_response, rewrapped
-from routing import upstream_path
+from rules import errors, json_scan
+from rules.body_limit import Declared, judge_declared_length
+from rules.routing import upstream_path
 
 MODELS_PATH = "/v1/models"
 OWNER_WAIT_S = 2.0  # how long a stored response's first follow-up waits for its creation to be booked
@@ -81,7 +80,7 @@ class KeyGate:
 
     async def admit(self, key: str, model: str | None, need: Need | None = None,
                     request_id: str | None = None) -> Admission:
-        return await gate.admit(self._rpc, token_of(key), model, need, request_id)
+        return await client.admit(self._rpc, token_of(key), model, need, request_id)
 
     async def stored_model(self, key: str, admission: Admission, response_id: Any) -> str | None:
         """The model of a stored response `key` created (None: not its own). A response is recorded when its
@@ -89,7 +88,7 @@ class KeyGate:
         asked again for up to OWNER_WAIT_S, so a client that follows up at once is not refused."""
         deadline = time.monotonic() + OWNER_WAIT_S
         while True:
-            model, pending = await gate.owner(self._rpc, token_of(key), response_id, admission.lease)
+            model, pending = await client.owner(self._rpc, token_of(key), response_id, admission.lease)
             if model is not None or not pending or time.monotonic() >= deadline:
                 return model
             await asyncio.sleep(OWNER_RETRY_S)
@@ -110,7 +109,7 @@ class KeyGate:
         if not listed and not admission.headers:  # a key without limits: nothing to add
             return response
         if listed:
-            listing = gate.visible_models(json_scan.loads(str(await original.text())), admission.models)
+            listing = client.visible_models(json_scan.loads(str(await original.text())), admission.models)
             answer = rewrapped(original, to_js(json.dumps(listing).encode()))
             answer.headers.delete("content-length")
         else:
@@ -125,7 +124,7 @@ class KeyGate:
         Durable Object: booked as one failed request (noted with `error` in its recent requests), which frees its
         lease at once."""
         failed = charge_for(model, None, Outcome(error.status, error.code, request_id))
-        task = asyncio.ensure_future(gate.book(self._rpc, token_of(key), admission.lease, failed))
+        task = asyncio.ensure_future(client.book(self._rpc, token_of(key), admission.lease, failed))
         proxy = create_proxy(task)
         task.add_done_callback(lambda _: proxy.destroy())
         self._ctx.waitUntil(proxy)  # after the client's answer, never before it

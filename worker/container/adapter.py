@@ -12,8 +12,8 @@ from typing import Any
 import js
 from pyodide.ffi import JsException
 
-from js_interop import js_dict, present
-from supervisor import ContainerError
+from bridge.js_interop import js_dict, present
+from container.supervisor import ContainerError
 
 CONTAINER_PORT = 4000  # where LiteLLM listens inside the container (container/start.sh)
 CONTAINER_ORIGIN = "http://container"  # host part is ignored by getTcpPort(); kept for readable URLs

@@ -18,12 +18,12 @@ from typing import Any
 import js
 from pyodide.ffi import create_proxy, to_js
 
-import errors
-from body_limit import Claim
-from js_interop import js_dict
-from json_scan import FAST_PATH_BYTES, JsonRefused, Scanner
-from request_policy import WANTED, Accepted, Caps, edits, judge, judge_shape, refused_body, rewritten, spliced
-from streams import cancel_reader
+from bridge.js_interop import js_dict
+from bridge.streams import cancel_reader
+from edge.request_policy import WANTED, Accepted, Caps, edits, judge, judge_shape, refused_body, rewritten, spliced
+from rules import errors
+from rules.body_limit import Claim
+from rules.json_scan import FAST_PATH_BYTES, JsonRefused, Scanner
 
 
 @dataclass(frozen=True)

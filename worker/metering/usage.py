@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import json_scan
+from rules import json_scan
 
 JSON_TAIL_BYTES = 65_536
 MAX_EVENT_BYTES = 1_048_576  # a larger event is passed on unread (and the stream no longer filtered)

@@ -1,8 +1,8 @@
 """What one finished request books, decided once (pure): the model that served it, its tokens, its cost, and how it
-ended (`Outcome`, for the recent-requests ring: keys.recent).
+ended (`Outcome`, for the recent-requests ring: metering.recent).
 
 Booking is one verb, `book`, at every level: `Booking.book` in the container's Durable Object (or
-`KeyGate.book_failed` at the edge, for a request that never got an answer) makes a `Charge`, and `gate.book`
+`KeyGate.book_failed` at the edge, for a request that never got an answer) makes a `Charge`, and `keys.client.book`
 hands it to the key's object (`KeyStore.book`: ledger, window, spend, and the lease's reservation settled in one
 transaction) or `MasterLedger.book` takes it for the master key (`ledger.book`).
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from keys.pricing import Price, request_cost
-from keys.usage import Usage
+from metering.pricing import Price, request_cost
+from metering.usage import Usage
 
 MODEL_GROUP_HEADER = "x-litellm-model-group"  # on LiteLLM's answers: the model group that served
 MAX_MODEL_NAME = 256  # a model name from a response header longer than this is not LiteLLM's: the asked one is booked

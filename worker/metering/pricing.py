@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from keys.usage import Usage
+from metering.usage import Usage
 
 COST_HEADER = "x-litellm-response-cost"
 MODEL_INFO_PATH = "/v1/model/info"

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pyodide.ffi import create_proxy, to_js
 
-from js_interop import jsnull, present, raw_js
+from bridge.js_interop import jsnull, present, raw_js
 
 T = TypeVar("T")
 MAX_SAFE_INTEGER = 2**53 - 1

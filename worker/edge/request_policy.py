@@ -17,11 +17,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import errors
-from json_scan import MAX_MEMBER_BYTES, JsonRefused, Shape, scan
-from keys.pricing import Price
+from edge.litellm_params import LITELLM_OWN_PARAMS
 from keys.reservations import BUDGET, INPUT, MIN_OUTPUT_TOKENS, NONE, OTHER, OUTPUT, Grant, output_allowance, price_of
-from litellm_params import LITELLM_OWN_PARAMS
+from metering.pricing import Price
+from rules import errors
+from rules.json_scan import MAX_MEMBER_BYTES, JsonRefused, Shape, scan
 
 # LiteLLM names a client may send: request tracing, caching hints, logging opt-outs and OpenAI's own `metadata`.
 ALLOWED_LITELLM_PARAMS = frozenset({

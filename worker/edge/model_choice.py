@@ -22,10 +22,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
-import errors
-from keys.gate import model_allowed
+from keys.client import model_allowed
 from keys.record import ALL_MODELS
-from routing import model_in_path, upstream_path
+from rules import errors
+from rules.routing import model_in_path, upstream_path
 
 # The handlers whose `model` parameter is a query parameter (FastAPI reads the last `?model=`).
 QUERY_MODEL_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings",

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from auth import CREDENTIAL_HEADERS
+from rules.auth import CREDENTIAL_HEADERS
 
 # Retry-After is seconds or an HTTP date (RFC 9110 §10.2.3); anything else is not passed on.
 _RETRY_AFTER = re.compile(r"^(\d{1,6}|[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT)$")

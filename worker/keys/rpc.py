@@ -9,10 +9,10 @@ from urllib.parse import urlencode
 
 import js
 
-from js_interop import js_dict, raw_js
+from bridge.js_interop import js_dict, raw_js
 from keys.ops import DIRECTORY, MASTER
-from keys.sql import Row
 from protocol import DIRECTORY_BINDING, KEYS_BINDING, LEDGER_PATH, OP_PATH, RECENT_PATH
+from storage.sql import Row
 
 # (instances, internal path with its query) -> each container instance's JSON answer (protocol.LEDGER_PATH, …)
 AskInstances = Callable[[list[str], str], Awaitable[list[dict[str, Any]]]]

@@ -1,6 +1,6 @@
 """LiteLLMContainer: the Durable Object that owns one LiteLLM container and proxies to it.
 
-Thin on purpose: `supervisor.py` decides the lifecycle, `proxy.py` moves the bytes, `container_adapter.py`
+Thin on purpose: `supervisor.py` decides the lifecycle, `proxy.py` moves the bytes, `adapter.py`
 speaks to the platform. With no container bound but LITELLM_UPSTREAM_URL set, it fronts that existing
 LiteLLM instead: the same proxy, no lifecycle.
 
@@ -19,22 +19,21 @@ import js
 from pyodide.ffi import JsException
 from workers import DurableObject, Response
 
-import errors
-import json_scan
-from container_adapter import CONTAINER_ORIGIN, CONTAINER_PORT, DurableStateStore, JsContainer
+from bridge.js_interop import env_lookup, header, js_dict, present
+from bridge.responses import error_response, json_response
+from container.adapter import CONTAINER_ORIGIN, CONTAINER_PORT, DurableStateStore, JsContainer
+from container.booking import Booking
+from container.instances import is_warm_floor
+from container.lifecycle import ExitReason, State, idle_check
+from container.proxy import Activity, Limits, proxy
+from container.supervisor import Supervisor, Timeouts
 from durations import now_ms
-from errors import Dialect
-from instances import is_warm_floor
-from js_interop import env_lookup, header, js_dict, present
 from jsonlog import EventLog
-from keys.booking import Booking
-from keys.edge_rpc import JsRpc, KeyServiceError
-from keys.ledger import MasterLedger
 from keys.ops import DIRECTORY
-from keys.pricing import MODEL_INFO_PATH, PRICES_TTL_MS, Price, prices_from_model_info, unpriced
+from keys.rpc import JsRpc, KeyServiceError
 from keys.ticket import Ticket
-from keys.workerd_sql import WorkerdSql
-from lifecycle import ExitReason, State, idle_check
+from metering.ledger import MasterLedger
+from metering.pricing import MODEL_INFO_PATH, PRICES_TTL_MS, Price, prices_from_model_info, unpriced
 from protocol import (
     COLD_HEADER,
     INSTANCE_HEADER,
@@ -45,12 +44,12 @@ from protocol import (
     WARM_ONLY_HEADER,
     WARM_PATH,
 )
-from proxy import Activity, Limits, proxy
-from request_ids import request_id_for
-from responses import error_response, json_response
-from routing import dialect_for
+from rules import errors, json_scan
+from rules.errors import Dialect
+from rules.request_ids import request_id_for
+from rules.routing import dialect_for
 from settings import Settings, container_env, isolate_settings
-from supervisor import Supervisor, Timeouts
+from storage.workerd_sql import WorkerdSql
 
 BOOT_GIVE_UP_MS = 300_000  # a boot not ready after 5 minutes is stopped and reported failed
 PROBE_INTERVAL_MS = 250

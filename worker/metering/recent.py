@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from keys.charge import Charge
-from keys.periods import iso_ms
-from keys.sql import Row, SqlExec
+from metering.charge import Charge
+from metering.periods import iso_ms
+from storage.sql import Row, SqlExec
 
 MAX_RECENT = 100  # rows kept per key, and per container instance for the master key (README, Keys)
 RECENT_TABLE = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from auth import CREDENTIAL_HEADERS
+from rules.auth import CREDENTIAL_HEADERS
 
 _ALLOWED_HEADER_NAMES = frozenset({
     *CREDENTIAL_HEADERS, "content-type", "accept", "x-request-id", "x-session-affinity", "idempotency-key",

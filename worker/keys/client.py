@@ -1,7 +1,7 @@
-"""The two calls to a virtual key's object around each of its /v1/* requests: `admit` (from the edge, before
-forwarding) and `book` (from the container's Durable Object, after the last byte; keys.ticket says who pays,
-keys.charge what). Master-key requests make neither: no limits, and the serving container instance books them in its own
-ledger (keys.ledger.MasterLedger).
+"""The calls to a virtual key's object around each of its /v1/* requests: `admit` (from the edge, before
+forwarding), `owner` (a stored response's, when the request addresses one) and `book` (from the container's
+Durable Object, after the last byte; keys.ticket says who pays, metering.charge what). Master-key requests make
+none: no limits, and the serving container instance books them in its own ledger (metering.ledger.MasterLedger).
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from errors import GatewayError
-from keys.charge import Charge
 from keys.ops import Rpc, prices_from_wire
-from keys.pricing import Price
 from keys.record import ALL_MODELS
 from keys.reservations import Grant, Need
+from metering.charge import Charge
+from metering.pricing import Price
+from rules.errors import GatewayError
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ async def admit(rpc: Rpc, token: str, model: str | None, need: Need | None = Non
 async def book(rpc: Rpc, token: str, lease: str | None, charge: Charge,
                prices: dict[str, Price] | None = None) -> None:
     """Books the request in the key's object and frees its lease with what it reserved. `prices`: LiteLLM's
-    per-token prices by model name (keys.pricing), which the key's object learns to reserve by."""
+    per-token prices by model name (metering.pricing), which the key's object learns to reserve by."""
     payload: dict[str, Any] = {"lease": lease, **charge.to_wire()}
     if prices:
         payload["prices"] = {name: [price.input_per_token, price.output_per_token] for name, price in prices.items()}

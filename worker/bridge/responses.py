@@ -8,8 +8,8 @@ from typing import Any
 import js
 from workers import Response
 
-from errors import Dialect, GatewayError
-from js_interop import js_dict, js_response_of, present
+from bridge.js_interop import js_dict, js_response_of, present
+from rules.errors import Dialect, GatewayError
 
 
 def json_response(data: object, status: int = 200) -> Response:
