@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +20,7 @@ from bridge.js_interop import env_lookup, header, js_dict, js_response_of, prese
 from bridge.responses import error_response, json_response, with_headers, without_body
 from bridge.streams import read_bounded
 from container.durable_object import LiteLLMContainer
-from container.instances import instance_names, pick_instance, siblings
+from container.instances import instance_names, pick_instance, warm_first
 from container.lifecycle import HEALTHY_STATES, State
 from durations import format_duration_ms
 from edge.body_reader import JsonBody, read_json
@@ -180,7 +179,7 @@ class Default(WorkerEntrypoint):
         resendable = body is not None or not present(incoming.body)  # a streamed upload can go only once
         try:
             if settings.instances > 1 and affinity is None and resendable:
-                name, response = await _warm_first(send, name, settings.instances)
+                name, response = await warm_first(send, _is_cold, name, settings.instances)
             else:
                 response = await send(name)
         except (JsException, OSError):
@@ -253,19 +252,6 @@ class Default(WorkerEntrypoint):
         }
 
 
-async def _warm_first(send: Callable[..., Any], name: str, count: int) -> tuple[str, Any]:
-    """Warm-sibling routing: a request that lands on a cold instance is served by a ready sibling while its
-    own instance boots; only when none is ready does it wait for that boot. The warm path is one call."""
-    response = await send(name, "boot")
-    if header(js_response_of(response).headers, COLD_HEADER) is None:
-        return name, response
-    for sibling in siblings(name, count):
-        response = await send(sibling, "peek")
-        if header(js_response_of(response).headers, COLD_HEADER) is None:
-            return sibling, response
-    return name, await send(name)
-
-
 async def _judged_request(request: Any, path: str, query: str, method: str, settings: Settings, claim: Claim,
                           ask_usage: bool, pin: bool,
                           output: OutputCap | None = None) -> tuple[Any, Any, Places, bool] | errors.GatewayError:
@@ -321,6 +307,10 @@ def _containers(env: Any) -> Any | None:
     """The containers' Durable Object namespace as a JS object (its stubs then take and give JS), or None."""
     bound = getattr(env, CONTAINER_BINDING, None)
     return None if bound is None else raw_js(bound)
+
+
+def _is_cold(response: Any) -> bool:
+    return header(js_response_of(response).headers, COLD_HEADER) is not None
 
 
 def _key_of(headers: Any) -> str | None:

@@ -13,14 +13,7 @@ from pyodide.ffi import JsException, create_proxy, to_js
 
 from bridge.js_interop import js_dict, present
 from rules.body_limit import ByteBudget
-
-_background: set[asyncio.Task] = set()  # strong refs: a pending task must not be collected
-
-
-def background(coroutine: Any) -> None:
-    task = asyncio.ensure_future(coroutine)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+from tasks import background
 
 
 async def cancel_reader(reader: Any, why: str) -> None:

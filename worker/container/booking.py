@@ -10,8 +10,8 @@ usage it reported, or an estimate from what went by when it ended without it (me
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from bridge.streams import Observer, background
 from durations import now_ms
 from jsonlog import EventLog
 from keys import client
@@ -21,6 +21,10 @@ from metering.charge import Outcome, charge_for, needs_prices, served_model
 from metering.ledger import MasterLedger
 from metering.pricing import Price
 from metering.usage import JsonUsage, SseUsage, Usage
+from tasks import background
+
+if TYPE_CHECKING:  # the relay's protocol (Pyodide only): a type here, so this module imports on CPython
+    from bridge.streams import Observer
 from rules.content_types import is_json, media_type
 
 

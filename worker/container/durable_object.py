@@ -23,9 +23,10 @@ from bridge.js_interop import env_lookup, header, js_dict, present
 from bridge.responses import error_response, json_response
 from container.adapter import CONTAINER_ORIGIN, CONTAINER_PORT, DurableStateStore, JsContainer
 from container.booking import Booking
+from container.exchange import Activity, Limits, Transport
 from container.instances import is_warm_floor
 from container.lifecycle import ExitReason, State, idle_check
-from container.proxy import Activity, Limits, proxy
+from container.proxy import proxy
 from container.supervisor import Supervisor, Timeouts
 from durations import now_ms
 from jsonlog import EventLog
@@ -95,12 +96,12 @@ class LiteLLMContainer(DurableObject):
         dialect = dialect_for(url.path)
         limits = Limits(settings.max_request_bytes, settings.max_request_seconds, settings.stream_idle_seconds)
         booking = self._booking(header(request.js_object.headers, TICKET_HEADER), request_id, settings)
-        if self._supervisor is None:
-            if settings.upstream_url is None:
+        if self._supervisor is None:  # an existing LiteLLM (LITELLM_UPSTREAM_URL): same proxy, no lifecycle
+            upstream = self._upstream(settings)
+            if upstream is None:
                 return self._refused(errors.container_unbound(), request_id, dialect, booking)
-            upstream = settings.upstream_url  # an existing LiteLLM: same proxy, no lifecycle
-            return await proxy(lambda path, init: js.fetch(upstream + path, init), request, target, request_id,
-                               settings.upstream_key, limits, dialect, self._log, lambda: None, booking)
+            return await proxy(*upstream, request, target, request_id, limits, dialect, self._log, lambda: None,
+                               booking)
 
         await self._supervisor.load()
         warm_only = header(request.js_object.headers, WARM_ONLY_HEADER)
@@ -116,9 +117,10 @@ class LiteLLMContainer(DurableObject):
                 self._timeouts(settings), self._container_env(settings))
             if failure is not None:
                 return self._refused(failure, request_id, dialect, booking)
-            port = self._supervisor.container.getTcpPort(CONTAINER_PORT)
-            response = await proxy(lambda path, init: port.fetch(CONTAINER_ORIGIN + path, init), request, target,
-                                   request_id, settings.container_key, limits, dialect, self._log,
+            upstream = self._upstream(settings)
+            if upstream is None:  # exited between its readiness and now
+                return self._refused(errors.upstream_unreachable(), request_id, dialect, booking)
+            response = await proxy(*upstream, request, target, request_id, limits, dialect, self._log,
                                    self._activity.end, booking)
             handed_off = True  # proxy has released in-flight, or will once the client has the whole body
             return response
@@ -150,18 +152,12 @@ class LiteLLMContainer(DurableObject):
         (which also holds upstream URLs: only the prices are kept). Cached; empty while LiteLLM is not running."""
         if self._price_cache is not None and now_ms() < self._price_cache[0]:
             return self._price_cache[1]
-        if self._supervisor is None:
-            if settings.upstream_url is None:
-                return {}
-            url, key = settings.upstream_url + MODEL_INFO_PATH, settings.upstream_key
-            send = js.fetch
-        else:
-            if not self._supervisor.container.running:
-                return {}
-            url, key = CONTAINER_ORIGIN + MODEL_INFO_PATH, settings.container_key
-            send = self._supervisor.container.getTcpPort(CONTAINER_PORT).fetch
+        upstream = self._upstream(settings)
+        if upstream is None:
+            return {}
+        send, key = upstream
         try:
-            answer = await send(url, js_dict({"headers": {"authorization": f"Bearer {key}"}}))
+            answer = await send(MODEL_INFO_PATH, js_dict({"headers": {"authorization": f"Bearer {key}"}}))
             info = json_scan.loads(str(await answer.text())) if answer.status == 200 else {}
         except (JsException, ValueError):
             info = {}
@@ -172,6 +168,19 @@ class LiteLLMContainer(DurableObject):
             if free:  # once per cache fill: a model without a price is never silently free
                 self._log.emit("warning", "models_unpriced", models=free[:50])
         return prices
+
+    def _upstream(self, settings: Settings) -> tuple[Transport, str] | None:
+        """Where LiteLLM is, decided here only: this instance's container (once running) or an existing LiteLLM
+        (LITELLM_UPSTREAM_URL); with the key it is asked with. None: neither is there to ask."""
+        if self._supervisor is None:
+            base = settings.upstream_url
+            if base is None:
+                return None
+            return (lambda path, init: js.fetch(base + path, init)), settings.upstream_key
+        if not self._supervisor.container.running:
+            return None
+        port = self._supervisor.container.getTcpPort(CONTAINER_PORT)
+        return (lambda path, init: port.fetch(CONTAINER_ORIGIN + path, init)), settings.container_key
 
     def _booking(self, ticket_header: str | None, request_id: str, settings: Settings) -> Booking | None:
         """The booking the edge asked for (virtual keys bound: every /v1/* request), or None."""

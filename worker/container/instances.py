@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rules.request_ids import sanitize_request_id
 
@@ -45,3 +47,18 @@ def siblings(name: str, count: int) -> list[str]:
     names = instance_names(count)
     start = names.index(name) if name in names else 0
     return names[start + 1:] + names[:start]
+
+
+async def warm_first(send: Callable[..., Awaitable[Any]], is_cold: Callable[[Any], bool], name: str,
+                     count: int) -> tuple[str, Any]:
+    """Warm-sibling routing: a request that lands on a cold instance is served by a ready sibling while its own
+    instance boots (`send(name, "boot")` starts it; `"peek"` only asks); only when none is ready does it wait for
+    that boot (`send(name)`). The warm path is one call. Returns who served, and the answer."""
+    response = await send(name, "boot")
+    if not is_cold(response):
+        return name, response
+    for sibling in siblings(name, count):
+        response = await send(sibling, "peek")
+        if not is_cold(response):
+            return sibling, response
+    return name, await send(name)

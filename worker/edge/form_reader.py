@@ -14,10 +14,11 @@ import js
 from pyodide.ffi import JsException, create_proxy
 
 from bridge.js_interop import header, js_dict
-from bridge.streams import background, cancel_reader
+from bridge.streams import cancel_reader
 from edge.form_fields import FormHead, PartWatch, boundary_of
 from rules import errors
 from rules.body_limit import Claim
+from tasks import background
 
 
 class Upload:
