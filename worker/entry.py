@@ -137,12 +137,12 @@ class Default(WorkerEntrypoint):
             stored = None
             if models is not None and named_at.stored is not None:
                 stored = await keys.stored_model(key, admission, named_at.stored)  # type: ignore[union-attr]
-            decision = decide(named_at, models, stored)
-            if decision.refusal is not None:
-                return self._refuse(decision.refusal, keys, key, admission, decision.model, request_id, dialect,
+            verdict = decide(named_at, models, stored)
+            if verdict.refusal is not None:
+                return self._refuse(verdict.refusal, keys, key, admission, verdict.model, request_id, dialect,
                                     True)
             return await self._send(forwarded, path, method, settings, request_id, namespace, keys,
-                                    None if is_master else key, admission, body, decision.model, added_usage)
+                                    None if is_master else key, admission, body, verdict.model, added_usage)
         finally:
             claim.release()  # the body has been sent (or refused): its bytes are no longer held here
 

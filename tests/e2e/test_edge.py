@@ -68,13 +68,23 @@ def test_right_key_in_either_header_works(gateway: Gateway, provider: FakeProvid
     assert provider.stats()["hits"] == {"gpt-4o-mini": 1}
 
 
-@pytest.mark.parametrize("path", ["/openapi.json", "/routes", "/ui", "/ui/", "/docs", "/v1/key/generate", "/user/new",
-                                  "/team/new", "/v1/model/info", "/health/liveliness", "/metrics"])
+@pytest.mark.parametrize("path", ["/openapi.json", "/routes", "/ui/login", "/ui/v1/models", "/docs",
+                                  "/v1/key/generate", "/user/new", "/team/new", "/v1/model/info", "/health/liveliness",
+                                  "/metrics"])
 def test_litellm_internals_are_not_found(gateway: Gateway, path: str) -> None:
     for method in ("GET", "POST"):
         response = gateway.client.request(method, path, headers=gateway.auth())
         assert response.status_code == 404, (method, path, response.text[:200])
         assert openai_error(response)["code"] == "not_found"
+
+
+def test_ui_is_the_gateways_own_console_never_litellms(gateway: Gateway, provider: FakeProvider) -> None:
+    """/ui is the operator console, a static file (no Worker, no LiteLLM): its HTML carries no data or key."""
+    assert gateway.client.get("/ui").status_code == 307
+    page = gateway.client.get("/ui/")
+    assert page.status_code == 200 and "litellm-router" in page.text and gateway.key not in page.text
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert provider.stats()["hits"] == {}
 
 
 @pytest.mark.parametrize("raw_path", ["/v1/../openapi.json", "/v1/%2e%2e/openapi.json", "/v1/..%2fopenapi.json",

@@ -73,6 +73,7 @@ def test_wrangler_deploy_dry_run_accepts_the_config_without_containers(config: d
     """With its containers entry wrangler wants a Docker daemon, so the dry run leaves it out."""
     dry = {key: value for key, value in config.items() if key not in ("containers", "$schema")}
     dry["main"] = str(ROOT / config["main"])
+    dry["assets"] = {**config["assets"], "directory": str(ROOT / config["assets"]["directory"])}
     (tmp_path / "wrangler.json").write_text(json.dumps(dry))
     result = run_wrangler(["deploy", "--dry-run", "--outdir", str(tmp_path / "out")], tmp_path)
     output = result.stdout + result.stderr

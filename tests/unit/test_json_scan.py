@@ -226,7 +226,7 @@ def check_agreement(js, obj: dict, options: dict, picked: set[int]) -> None:
 
 
 def check_depth(js, obj: dict, options: dict) -> None:
-    """Accepted exactly when at most DEPTH deep, on every path: scan (both), chunked, and loads."""
+    """Verdict exactly when at most DEPTH deep, on every path: scan (both), chunked, and loads."""
     raw = json.dumps(obj, **options).encode()
     expected = canon(json.loads(raw)) if depth(obj) <= DEPTH else None
     for got in (outcome(js, raw, frozenset({"deep"})), outcome(js, raw, frozenset({"deep"}), located=False),

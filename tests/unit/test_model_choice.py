@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from edge import request_policy
 from edge.form_fields import HEAD_BYTES, FormHead, PartWatch, boundary_of, options
-from edge.model_choice import Decision, Places, decide, pinned, places
+from edge.model_choice import Places, Verdict, decide, pinned, places
 from tests.unit.asgi_request import one_body
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # read at import: no price-map download
@@ -115,7 +115,7 @@ def test_a_lookup_is_served_by_no_model() -> None:
 def test_callers_without_a_model_list_are_never_refused_but_booked_as_served(models: list[str] | None) -> None:
     assert not pinned(models)
     at = places("POST", "/openai/deployments/gpt-4o/chat/completions", "model=x", ("demo",))
-    assert decide(at, models) == Decision("gpt-4o")
+    assert decide(at, models) == Verdict("gpt-4o")
     assert decide(places("GET", "/v1/models", ""), ONLY_DEMO).refusal is None
 
 
@@ -149,14 +149,14 @@ def test_a_pinned_key_is_only_ever_served_by_a_model_in_its_list(in_path: str | 
 ])
 def test_a_pinned_key_never_falls_back(raw: bytes, expected: dict) -> None:
     verdict = request_policy.judge(raw, request_policy.Caps(2, 600, no_fallbacks=True), ask_usage=True)
-    assert isinstance(verdict, request_policy.Accepted) and verdict.capped == ()
+    assert isinstance(verdict, request_policy.Verdict) and verdict.capped == ()
     assert json.loads(request_policy.rewritten(raw, verdict) or b"") == expected
 
 
 def test_a_body_already_without_fallbacks_is_forwarded_as_is() -> None:
     raw = b'{"model": "demo", "disable_fallbacks": true, "previous_response_id": "resp_1"}'
     verdict = request_policy.judge(raw, request_policy.Caps(2, 600, no_fallbacks=True))
-    assert verdict == request_policy.Accepted("demo", False, continues="resp_1")
+    assert verdict == request_policy.Verdict("demo", False, continues="resp_1")
     assert request_policy.rewritten(raw, verdict) is None
 
 

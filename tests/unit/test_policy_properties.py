@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.request_policy import RETRY_PARAMS, TIMEOUT_PARAMS, Accepted, Caps, is_denied, judge, rewritten
+from edge.request_policy import RETRY_PARAMS, TIMEOUT_PARAMS, Caps, Verdict, is_denied, judge, rewritten
 from keys.material import MARKED_KEY_LENGTH, MARKED_PREFIX, Mark, generate_key, mark_of
 from rules import errors
 from rules.json_scan import MAX_DEPTH
@@ -30,11 +30,11 @@ bodies = st.dictionaries(names, values, max_size=8).map(lambda body: {"model": "
 dumps_options = st.sampled_from([{}, {"separators": (",", ":")}, {"indent": 2}, {"ensure_ascii": False}])
 
 
-def verdict_of(body: dict[str, Any], options: dict[str, Any]) -> Accepted | errors.GatewayError:
+def verdict_of(body: dict[str, Any], options: dict[str, Any]) -> Verdict | errors.GatewayError:
     return judge(json.dumps(body, **options).encode(), CAPS, ask_usage=True)
 
 
-def summary(verdict: Accepted | errors.GatewayError) -> tuple[Any, ...]:
+def summary(verdict: Verdict | errors.GatewayError) -> tuple[Any, ...]:
     if isinstance(verdict, errors.GatewayError):
         return ("refused", verdict.status, verdict.code, verdict.param)
     return ("accepted", verdict.model, verdict.stream, verdict.changes, verdict.added_usage)
@@ -44,7 +44,7 @@ def summary(verdict: Accepted | errors.GatewayError) -> tuple[Any, ...]:
 @given(st.binary(max_size=400))
 def test_any_bytes_get_a_verdict_never_an_exception(raw: bytes) -> None:
     verdict = judge(raw, CAPS, ask_usage=True)
-    assert isinstance(verdict, Accepted | errors.GatewayError)
+    assert isinstance(verdict, Verdict | errors.GatewayError)
     if isinstance(verdict, errors.GatewayError):
         assert verdict.status == 400 and verdict.code in ("invalid_body", "param_not_allowed", "param_invalid")
 
@@ -77,7 +77,7 @@ def test_accepted_bodies_go_on_as_the_same_bytes_unless_a_member_changed(body: d
                                                                          options: dict[str, Any]) -> None:
     raw = json.dumps(body, **options).encode()
     verdict = judge(raw, CAPS, ask_usage=True)
-    if not isinstance(verdict, Accepted):
+    if not isinstance(verdict, Verdict):
         return
     out = rewritten(raw, verdict)
     if not verdict.changes:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from edge.request_policy import Accepted, Caps, is_denied, judge, rewritten
+from edge.request_policy import Caps, Verdict, is_denied, judge, rewritten
 
 CAPS = Caps(max_num_retries=2, max_seconds=600)
 
@@ -37,34 +37,34 @@ def test_provider_parameters_pass(name: str) -> None:
 ])
 def test_steering_and_credential_parameters_are_refused_by_name(name: str) -> None:
     verdict = judge(json.dumps({"model": "gpt-4o", name: "x"}).encode(), CAPS)
-    assert not isinstance(verdict, Accepted)
+    assert not isinstance(verdict, Verdict)
     assert verdict.status == 400 and verdict.code == "param_not_allowed" and verdict.param == name
     assert f"'{name}'" in verdict.message and json.loads(verdict.body())["error"]["param"] == name
 
 
 def test_credentials_hidden_in_metadata_are_refused() -> None:
     verdict = judge(b'{"model": "m", "metadata": {"api_base": "http://evil"}}', CAPS)
-    assert not isinstance(verdict, Accepted) and verdict.param == "metadata.api_base"
-    assert isinstance(judge(b'{"model": "m", "metadata": {"user_id": "u-1", "tags": ["a"]}}', CAPS), Accepted)
+    assert not isinstance(verdict, Verdict) and verdict.param == "metadata.api_base"
+    assert isinstance(judge(b'{"model": "m", "metadata": {"user_id": "u-1", "tags": ["a"]}}', CAPS), Verdict)
 
 
 @pytest.mark.parametrize("raw", [b"[1, 2]", b'"text"', b"null", b"42", b"{not json", b"\xff\xfe"])
 def test_a_body_that_is_not_a_json_object_is_refused(raw: bytes) -> None:
     verdict = judge(raw, CAPS)
-    assert not isinstance(verdict, Accepted) and verdict.status == 400 and verdict.code == "invalid_body"
+    assert not isinstance(verdict, Verdict) and verdict.status == 400 and verdict.code == "invalid_body"
 
 
 def test_untouched_bodies_are_forwarded_as_the_same_bytes() -> None:
     raw = b'{"model": "gpt-4o", "stream": true, "timeout": 30, "num_retries": 1, "metadata": {"a": 1}}'
     verdict = judge(raw, CAPS)
-    assert verdict == Accepted(model="gpt-4o", stream=True)
+    assert verdict == Verdict(model="gpt-4o", stream=True)
     assert rewritten(raw, verdict) is None
 
 
 def test_retries_and_timeouts_are_capped() -> None:
     raw = b'{"model": "m", "num_retries": 1000, "timeout": 99999, "stream_timeout": 5}'
     verdict = judge(raw, CAPS)
-    assert isinstance(verdict, Accepted) and verdict.capped == ("num_retries", "timeout")
+    assert isinstance(verdict, Verdict) and verdict.capped == ("num_retries", "timeout")
     body = rewritten(raw, verdict)
     assert body is not None
     assert json.loads(body) == {"model": "m", "num_retries": 2, "timeout": 600, "stream_timeout": 5}
@@ -75,20 +75,20 @@ def test_retries_and_timeouts_are_capped() -> None:
 ])
 def test_malformed_caps_are_refused(body: dict) -> None:
     verdict = judge(json.dumps({"model": "m", **body}).encode(), CAPS)
-    assert not isinstance(verdict, Accepted) and verdict.code == "param_invalid" and verdict.param == next(iter(body))
+    assert not isinstance(verdict, Verdict) and verdict.code == "param_invalid" and verdict.param == next(iter(body))
 
 
 def test_metered_streams_ask_for_usage_once() -> None:
     raw = b'{"model": "m", "stream": true, "stream_options": {"x": 1}}'
     verdict = judge(raw, CAPS, ask_usage=True)
-    assert isinstance(verdict, Accepted) and verdict.added_usage
+    assert isinstance(verdict, Verdict) and verdict.added_usage
     assert json.loads(rewritten(raw, verdict) or b"")["stream_options"] == {"x": 1, "include_usage": True}
     bare = b'{"model": "m", "stream": true}'
     added = judge(bare, CAPS, ask_usage=True)
-    assert isinstance(added, Accepted) and added.added_usage
+    assert isinstance(added, Verdict) and added.added_usage
     assert json.loads(rewritten(bare, added) or b"") == {"model": "m", "stream": True,
                                                          "stream_options": {"include_usage": True}}
     asked = judge(b'{"model": "m", "stream": true, "stream_options": {"include_usage": true}}', CAPS, ask_usage=True)
-    assert isinstance(asked, Accepted) and not asked.added_usage and not asked.changes
+    assert isinstance(asked, Verdict) and not asked.added_usage and not asked.changes
     plain = judge(b'{"model": "m", "stream": false}', CAPS, ask_usage=True)
-    assert isinstance(plain, Accepted) and not plain.added_usage and not plain.changes
+    assert isinstance(plain, Verdict) and not plain.added_usage and not plain.changes

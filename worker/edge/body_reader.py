@@ -20,7 +20,7 @@ from pyodide.ffi import create_proxy, to_js
 
 from bridge.js_interop import js_dict
 from bridge.streams import cancel_reader
-from edge.request_policy import WANTED, Accepted, Caps, edits, judge, judge_shape, refused_body, rewritten, spliced
+from edge.request_policy import WANTED, Caps, Verdict, edits, judge, judge_shape, refused_body, rewritten, spliced
 from rules import errors
 from rules.body_limit import Claim
 from rules.json_scan import FAST_PATH_BYTES, JsonRefused, Scanner
@@ -32,7 +32,7 @@ class JsonBody:
 
     pieces: list[Any]
     size: int
-    verdict: Accepted
+    verdict: Verdict
 
     def content(self) -> Any:
         """A fresh body for one Request: a small body's one buffer as is, else a stream of the arrays (a stream,

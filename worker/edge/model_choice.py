@@ -54,7 +54,7 @@ class Places:
 
 
 @dataclass(frozen=True)
-class Decision:
+class Verdict:
     model: str | None  # what the request is booked under (None: it names none)
     refusal: errors.GatewayError | None = None
 
@@ -81,29 +81,29 @@ def pinned(models: list[str] | None) -> bool:
     return bool(models) and ALL_MODELS not in models  # type: ignore[operator]
 
 
-def decide(at: Places, models: list[str] | None, stored_model: str | None = None) -> Decision:
+def decide(at: Places, models: list[str] | None, stored_model: str | None = None) -> Verdict:
     """The model of a request from a virtual key with `models`, or from the master key (`models` None).
     `stored_model`: for a virtual key's request addressing a stored response, the model it was created on when
     the key's object says the key created it (None: another key's, or none)."""
     if models is not None and at.stored is not None:
         if stored_model is None:  # never says whether the id exists: it could be another key's
-            return Decision(None, errors.stored_response_not_found())
+            return Verdict(None, errors.stored_response_not_found())
         # LiteLLM serves a stored response's deployment, whatever the body names: it counts as the path's model.
         at = replace(at, path=at.path or stored_model)
     picked = at.picked()
     model = picked if isinstance(picked, str) and picked else None
     booked = model if at.served and not at.lookup else None  # a lookup, or a method LiteLLM lacks: no model served
     if not pinned(models) or not at.served:
-        return Decision(booked)
+        return Verdict(booked)
     named: list[Any] = []
     for value in (at.path, *at.query, *at.body):
         if value not in (None, "") and value not in named:
             named.append(value)
     if len(named) > 1:
-        return Decision(booked, errors.model_conflict(len(named)))
+        return Verdict(booked, errors.model_conflict(len(named)))
     if model is None:
-        return Decision(None, errors.model_required("name one model as a string"))
+        return Verdict(None, errors.model_required("name one model as a string"))
     if not model_allowed(models, model):  # type: ignore[arg-type]
-        return Decision(booked, errors.not_found(f"{MODELS_PATH}/{model}") if at.lookup
+        return Verdict(booked, errors.not_found(f"{MODELS_PATH}/{model}") if at.lookup
                         else errors.model_not_allowed(model))
-    return Decision(booked)
+    return Verdict(booked)

@@ -84,7 +84,7 @@ class Edit:
 
 
 @dataclass(frozen=True)
-class Accepted:
+class Verdict:
     """A body the gateway forwards: the client's bytes, with `changes` (member -> new value) written in when
     a cap or metering needs them (see `edits`); no changes: the same bytes go on."""
 
@@ -112,7 +112,7 @@ def refused_body(refusal: JsonRefused) -> errors.GatewayError:
     return errors.invalid_body(refusal.reason)
 
 
-def judge(raw: bytes, caps: Caps, ask_usage: bool = False) -> Accepted | errors.GatewayError:
+def judge(raw: bytes, caps: Caps, ask_usage: bool = False) -> Verdict | errors.GatewayError:
     """The verdict on a whole JSON request body held in Python (see judge_shape)."""
     try:
         return judge_shape(scan(raw, WANTED), caps, ask_usage)
@@ -120,14 +120,14 @@ def judge(raw: bytes, caps: Caps, ask_usage: bool = False) -> Accepted | errors.
         return refused_body(refusal)
 
 
-def rewritten(raw: bytes, verdict: Accepted) -> bytes | None:
+def rewritten(raw: bytes, verdict: Verdict) -> bytes | None:
     """The bytes to forward when the verdict changes members, else None (the client's bytes go on)."""
     if not verdict.changes:
         return None
     return edited(raw, edits(scan(raw, WANTED, located=True), verdict.changes))
 
 
-def judge_shape(shape: Shape, caps: Caps, ask_usage: bool = False) -> Accepted | errors.GatewayError:
+def judge_shape(shape: Shape, caps: Caps, ask_usage: bool = False) -> Verdict | errors.GatewayError:
     """The verdict on one scanned JSON request body: refused (400 naming the field), or accepted with caps
     applied as edits of the bytes.
 
@@ -171,7 +171,7 @@ def judge_shape(shape: Shape, caps: Caps, ask_usage: bool = False) -> Accepted |
         if isinstance(capped, errors.GatewayError):
             return capped
         changes.update(capped)
-    return Accepted(data.get("model"), stream, changes, added_usage, data.get(CONTINUES))
+    return Verdict(data.get("model"), stream, changes, added_usage, data.get(CONTINUES))
 
 
 def operation(target: str) -> str:

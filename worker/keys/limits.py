@@ -1,4 +1,4 @@
-"""The admission decision for one request made with a virtual key: pure, from one consistent snapshot.
+"""The admission verdict for one request made with a virtual key: pure, from one consistent snapshot.
 
 Windows: `rpm_limit` and `tpm_limit` count over the trailing 60 s (a sliding log, not per-minute
 buckets), so no burst of 2x the limit fits across a minute boundary and every wait is exact:
@@ -41,7 +41,7 @@ class Window:
 
 
 @dataclass(frozen=True)
-class Decision:
+class Verdict:
     refusal: GatewayError | None  # errors.py's own factories: the edge answers it as is
     headers: dict[str, str]  # OpenAI's x-ratelimit-* for this key, for refusals and answers alike
     reservation: Reservation = field(default_factory=Reservation)  # what the lease holds when admitted
@@ -49,22 +49,22 @@ class Decision:
 
 
 def decide(record: KeyRecord | None, window: Window, now_ms: int, model: str | None, need: Need | None = None,
-           prices: dict[str, Price] | None = None) -> Decision:
+           prices: dict[str, Price] | None = None) -> Verdict:
     """Whether the request may go on, and what it reserves. `record` must already be rolled over to the current
     period; `need` None reserves nothing (as for a request that costs nothing); `prices`: see reservations.reserve."""
     if record is None or record.deleted_ms is not None:
-        return Decision(errors.invalid_api_key(), {})
+        return Verdict(errors.invalid_api_key(), {})
     if record.blocked:
-        return Decision(errors.key_blocked(), {})
+        return Verdict(errors.key_blocked(), {})
     if record.expires_ms is not None and record.expires_ms <= now_ms:
-        return Decision(errors.key_expired(), {})
+        return Verdict(errors.key_expired(), {})
     headers = rate_limit_headers(record, window, now_ms)
     if model is not None and not record.allows_model(model):
-        return Decision(errors.model_not_allowed(model), headers)
+        return Verdict(errors.model_not_allowed(model), headers)
     verdict = _over_limit(record, window, now_ms, need or Need(), prices or {})
     if isinstance(verdict, GatewayError):
-        return Decision(verdict, headers)
-    return Decision(None, rate_limit_headers(record, window, now_ms, admitted=True, reserved=verdict.tokens),
+        return Verdict(verdict, headers)
+    return Verdict(None, rate_limit_headers(record, window, now_ms, admitted=True, reserved=verdict.tokens),
                     verdict, prices or {})
 
 

@@ -44,11 +44,11 @@ def _record(record: KeyRecord | None) -> dict[str, Any]:
 def key_op(store: KeyStore, op: str, payload: dict[str, Any], now_ms: int) -> dict[str, Any]:
     if op == "admit":  # `need` absent (an edge from before reservations): nothing reserved
         need = Need.from_wire(payload["need"]) if "need" in payload else None
-        decision, lease, record = store.admit(now_ms, payload.get("model"), need, payload.get("request_id"))
-        refusal, grant = decision.refusal, decision.reservation.grant
+        verdict, lease, record = store.admit(now_ms, payload.get("model"), need, payload.get("request_id"))
+        refusal, grant = verdict.refusal, verdict.reservation.grant
         capped = refusal is None and grant.output_tokens is not None  # the edge writes the request's output cap
-        prices = decision.prices if capped and grant.usd is not None else {}
-        return {"refusal": None if refusal is None else asdict(refusal), "headers": decision.headers,
+        prices = verdict.prices if capped and grant.usd is not None else {}
+        return {"refusal": None if refusal is None else asdict(refusal), "headers": verdict.headers,
                 "lease": lease, "models": [] if record is None else record.models,
                 "grant": asdict(grant) if capped else None,
                 "prices": {name: [price.input_per_token, price.output_per_token] for name, price in prices.items()}}

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import asdict, fields
 from typing import Any
 
-from keys.limits import WINDOW_MS, Decision, Window, decide
+from keys.limits import WINDOW_MS, Verdict, Window, decide
 from keys.record import ALL_MODELS, KeyRecord
 from keys.reservations import INPUT, OUTPUT, Held, Need, least_tokens
 from metering.charge import Charge, Outcome
@@ -158,28 +158,28 @@ class KeyStore:
     # -- per request -----------------------------------------------------------------------------
 
     def admit(self, now_ms: int, model: str | None, need: Need | None = None,
-              request_id: str | None = None) -> tuple[Decision, str | None, KeyRecord | None]:
-        """The decision, the lease to hand back to `book` when admitted (holding what the request reserved),
+              request_id: str | None = None) -> tuple[Verdict, str | None, KeyRecord | None]:
+        """The verdict, the lease to hand back to `book` when admitted (holding what the request reserved),
         and the record. `need` None reserves nothing. A refusal of a live key is noted in its recent requests."""
-        def run() -> tuple[Decision, str | None, KeyRecord | None]:
+        def run() -> tuple[Verdict, str | None, KeyRecord | None]:
             record = self._current(now_ms)
             window = self._window(now_ms, record, need) if record is not None else Window()
             priced = record is not None and record.max_budget is not None and need is not None \
                 and need.kind in (OUTPUT, INPUT)
-            decision = decide(record, window, now_ms, model, need, self.prices(record) if priced else {})
-            if decision.refusal is not None:
+            verdict = decide(record, window, now_ms, model, need, self.prices(record) if priced else {})
+            if verdict.refusal is not None:
                 if record is not None:
-                    refusal = decision.refusal
+                    refusal = verdict.refusal
                     note(self._db, Charge(model, Usage(0, 0, True), 0.0,
                                           outcome=Outcome(refusal.status, refusal.code, request_id, 0)), now_ms)
-                return decision, None, record
+                return verdict, None, record
             lease = secrets.token_hex(8)
-            held = decision.reservation
+            held = verdict.reservation
             self._db.exec("INSERT INTO leases (id, started_ms, tokens, usd) VALUES (?, ?, ?, ?)", lease, now_ms,
                           held.tokens, float(held.usd))
             if record is not None and record.rpm_limit is not None:
                 self._db.exec("INSERT INTO window_events (ts_ms, requests, tokens) VALUES (?, 1, 0)", now_ms)
-            return decision, lease, record
+            return verdict, lease, record
         return self._db.transaction(run)
 
     def book(self, lease: str | None, charge: Charge, now_ms: int, prices: dict[str, Price] | None = None) -> None:

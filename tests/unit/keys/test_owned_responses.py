@@ -9,7 +9,7 @@ from keys_fakes import START_MS, FakeRpc
 from test_keys_admin import admit, call, generate
 from test_keys_store import make
 
-from edge.model_choice import Decision, decide, places
+from edge.model_choice import Verdict, decide, places
 from keys import client
 from keys.store import KeyStore
 from metering.charge import Charge
@@ -62,7 +62,7 @@ def test_a_key_object_that_never_held_a_key_owns_nothing(rpc: FakeRpc) -> None:
 
 def test_the_stored_model_is_the_requests_for_a_key_with_a_list() -> None:
     only = ["claude"]
-    assert decide(places("GET", "/v1/responses/resp_1", ""), only, "claude") == Decision("claude")
+    assert decide(places("GET", "/v1/responses/resp_1", ""), only, "claude") == Verdict("claude")
     assert decide(places("GET", "/v1/responses/resp_1", ""), only, None).refusal.code == "not_found"  # type: ignore[union-attr]
     assert decide(places("GET", "/v1/responses/resp_1", ""), only, "gpt-4o").refusal.code == "model_not_allowed"  # type: ignore[union-attr]
     continuing = places("POST", "/v1/responses", "", ("gpt-4o",), "resp_1")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from keys_fakes import START_MS, FakeRpc, SqliteExec
 from test_keys_admin import generate
 
-from edge.request_policy import Accepted, Caps, OutputCap, cost_kind, judge, rewritten
+from edge.request_policy import Caps, OutputCap, Verdict, cost_kind, judge, rewritten
 from keys import client
 from keys.material import token_of
 from keys.record import KeyRecord
@@ -257,7 +257,7 @@ def capped(body: dict[str, Any], grant: Grant, operation: str = "/chat/completio
            prices: dict[str, Price] | None = None) -> Any:
     raw = json.dumps(body).encode()
     verdict = judge(raw, Caps(2, 600, output=OutputCap(grant, prices or {}, operation)))
-    if not isinstance(verdict, Accepted):
+    if not isinstance(verdict, Verdict):
         return verdict
     return json.loads(rewritten(raw, verdict) or raw)
 
