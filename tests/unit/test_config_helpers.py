@@ -3,11 +3,11 @@ import json
 import pytest
 
 import settings
-from container.instances import instance_names, pick_instance
 from durations import format_duration_ms, parse_duration_ms
 from rules.body_limit import ByteBudget, Declared, judge_declared_length
 from rules.cors import CorsPolicy
 from rules.errors import container_starting, invalid_api_key, not_found, request_too_large
+from rules.instances import instance_names, pick_instance
 from settings import CONTAINER_ENV_NAMES, Settings, container_env, isolate_settings
 
 
@@ -130,7 +130,7 @@ def test_upstream_url_settings() -> None:
 
 
 def test_siblings_and_the_warm_floor() -> None:
-    from container.instances import is_warm_floor, siblings
+    from rules.instances import is_warm_floor, siblings
 
     assert siblings("litellm-1", 3) == ["litellm-2", "litellm-0"] and siblings("litellm-0", 1) == []
     assert is_warm_floor("litellm-0", 1) and not is_warm_floor("litellm-1", 1)

@@ -1,4 +1,4 @@
 """The container instances' Durable Object (`durable_object`): LiteLLM's lifecycle (`supervisor`, `lifecycle`,
-`adapter` over workerd's container API), the proxy that relays each request and answer (`proxy`,
-`upstream_errors`), which instance serves (`instances`), and booking what each answer served (`booking`).
+`adapter` over workerd's container API), the proxy that relays each request and answer (`proxy`, its logic in
+`exchange`, `upstream_errors`), and booking what each answer served (`booking`).
 """

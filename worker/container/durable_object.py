@@ -24,7 +24,6 @@ from bridge.responses import error_response, json_response
 from container.adapter import CONTAINER_ORIGIN, CONTAINER_PORT, DurableStateStore, JsContainer
 from container.booking import Booking
 from container.exchange import Activity, Limits, Transport
-from container.instances import is_warm_floor
 from container.lifecycle import ExitReason, State, idle_check
 from container.proxy import proxy
 from container.supervisor import Supervisor, Timeouts
@@ -47,6 +46,7 @@ from protocol import (
 )
 from rules import errors, json_scan
 from rules.errors import Dialect
+from rules.instances import is_warm_floor
 from rules.request_ids import request_id_for
 from rules.routing import dialect_for
 from settings import Settings, container_env, isolate_settings

@@ -1,4 +1,4 @@
-"""Warm-sibling routing (container.instances.warm_first) with fake instances: who serves, and who is asked."""
+"""Warm-sibling routing (rules.instances.warm_first) with fake instances: who serves, and who is asked."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from container.instances import instance_names, warm_first
+from rules.instances import instance_names, warm_first
 
 
 def route(ready: set[str], count: int, start: str) -> tuple[str, list[tuple[str, str | None]]]:
