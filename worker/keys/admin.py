@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
+from keys.directory import STATUSES
 from keys.fields import Invalid, parse_custom_key, parse_settings, require_object, text_list
 from keys.material import generate_key, key_name, token_for_identifier, token_of
 from keys.ops import DIRECTORY, MASTER, Rpc
@@ -209,8 +210,8 @@ async def _list(params: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
     page, size = _whole(params, "page", 1, 1, 10**6), _whole(params, "size", 10, 1, MAX_PAGE_SIZE)
     filters = {name: params[name] for name in ("user_id", "team_id", "key_alias", "key_hash", "status")
                if params.get(name)}
-    if filters.get("status") not in (None, "active", "expired", "revoked", "deleted"):
-        raise Invalid("status", "one of active, expired, revoked, deleted")
+    if filters.get("status") not in (None, *STATUSES):
+        raise Invalid("status", f"one of {', '.join(STATUSES)}")
     listing = await rpc.call(DIRECTORY, "page", {"page": page, "size": size, "filters": filters})
     if params.get("return_full_object", "").lower() == "true":
         records = await _gather([_record(rpc, token) for token in listing["keys"]])

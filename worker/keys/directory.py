@@ -24,7 +24,7 @@ MIGRATIONS: list[list[str]] = [
 ]
 _COLUMNS = ("token", "key_name", "key_alias", "user_id", "team_id", "blocked", "expires_ms", "created_ms",
             "deleted_ms")
-STATUSES = ("active", "expired", "revoked", "deleted")
+STATUSES = ("active", "expired", "revoked", "deleted")  # a key's status as /key/list filters and /key/info shows it
 
 
 class DirectoryStore:
