@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from container.instances import pick_instance
+from rules.instances import pick_instance
 from tests.e2e.conftest import launch
 from tests.harness import Gateway, wait_for
 

@@ -29,7 +29,7 @@ import httpx
 import pytest
 import yaml
 
-from container.instances import pick_instance
+from rules.instances import pick_instance
 from tests.e2e.assertions import openai_error
 from tests.e2e.conftest import E2E_KEY
 from tests.e2e.redis_server import RedisServer

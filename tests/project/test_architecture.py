@@ -1,5 +1,6 @@
-"""README's wing table is the import rule of worker/: every folder is a wing there, and every import goes to the
-module's own wing or to one the table lets it import; no module imports itself back through others (no cycles)."""
+"""docs/architecture.md's wing table is the import rule of worker/: every folder is a wing there, and every import
+goes to the module's own wing or to one the table lets it import; no module imports itself back through others (no
+cycles)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from tests.project.test_docs_consistency import section
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = ROOT / "worker"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
 TOP = "top-level modules"
 
 
-def wing_table(readme: str) -> dict[str, set[str]]:
-    """{wing: the wings it may import}, from README's Architecture table (`| wing | what it is | imports |`)."""
-    rows = re.findall(r"^\| (`[^|]+`|top-level modules) \| [^|]+ \| ([^|]+) \|$", section(readme, "Architecture"),
-                      re.M)
+def wing_table(document: str) -> dict[str, set[str]]:
+    """{wing: the wings it may import}, from docs/architecture.md's Wings table (`| wing | what it is | imports |`)."""
+    rows = re.findall(r"^\| (`[^|]+`|top-level modules) \| [^|]+ \| ([^|]+) \|$",
+                      section(document, "Wings", "docs/architecture.md"), re.M)
     table: dict[str, set[str]] = {}
     for wing, imports in rows:
         table[wing.strip("`")] = set(re.findall(r"`([a-z_]+/)`", imports)) | (
@@ -57,14 +59,14 @@ def modules() -> dict[str, Path]:
 
 
 def test_every_folder_of_worker_is_a_wing_of_the_table() -> None:
-    table = wing_table((ROOT / "README.md").read_text())
+    table = wing_table(ARCHITECTURE.read_text())
     folders = {path.name + "/" for path in WORKER.iterdir() if path.is_dir() and path.name != "__pycache__"}
-    assert folders | {"entry.py", TOP} == set(table), "README's wing table and worker/'s folders differ"
+    assert folders | {"entry.py", TOP} == set(table), "docs/architecture.md's wing table and worker/'s folders differ"
     assert all((WORKER / folder / "__init__.py").is_file() for folder in folders), "each wing says what it holds"
 
 
 def test_imports_go_only_to_the_wings_the_table_allows() -> None:
-    table, found = wing_table((ROOT / "README.md").read_text()), modules()
+    table, found = wing_table(ARCHITECTURE.read_text()), modules()
     breaches = []
     for name, path in found.items():
         own = wing_of(path)
@@ -94,7 +96,7 @@ def test_no_module_imports_itself_back() -> None:
 
 def test_the_table_catches_an_upward_import() -> None:
     """The rule can fail: `rules/` importing `keys/` is a breach, and so is a wing missing from the table."""
-    readme = (ROOT / "README.md").read_text()
-    table = wing_table(readme)
+    document = ARCHITECTURE.read_text()
+    table = wing_table(document)
     assert "keys/" not in table["rules/"] and "edge/" not in table["container/"]
-    assert "edge/" not in wing_table(re.sub(r"^\| `edge/` .*$\n", "", readme, flags=re.M))
+    assert "edge/" not in wing_table(re.sub(r"^\| `edge/` .*$\n", "", document, flags=re.M))

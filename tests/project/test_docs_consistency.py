@@ -1,10 +1,12 @@
-"""README agrees with the code, so the next drift fails CI instead of misleading a reader.
+"""README and docs/ agree with the code, so the next drift fails CI instead of misleading a reader.
 
-- "Errors the gateway answers itself" lists exactly the (status, code) pairs `worker/rules/errors.py` can answer,
-  derived by calling every factory that returns a GatewayError (a new one needs no edit here).
+- README's "Errors the gateway answers itself" lists exactly the (status, code) pairs `worker/rules/errors.py` can
+  answer, derived by calling every factory that returns a GatewayError (a new one needs no edit here).
 - Every env var the worker reads is named in README; every var in README's Configuration table and in
   wrangler.jsonc `vars` is read by the worker.
+- docs/security.md states json_scan's parser bounds as the module sets them.
 Each check is a function returning its problems, and is also run on broken copies of README below.
+A statement that moves to another document is read there with `doc_section(path, title)`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tests.project.test_wrangler_and_image import load_jsonc
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+SECURITY = ROOT / "docs" / "security.md"
 VARIABLE = "passed through"  # a status the factory takes from its caller (LiteLLM's), not one of its own
 DUMMY_BY_TYPE: dict[object, tuple[object, object]] = {int: (418, 599), str: ("x", "y"), float: (1.5, 2.5),
                                                      int | None: (418, 599)}
@@ -53,10 +56,16 @@ def error_codes() -> set[tuple[int | str, str]]:
     return found
 
 
-def section(readme: str, title: str) -> str:
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", readme, re.S | re.M)
-    assert match, f'README has no "## {title}" section'
+def section(text: str, title: str, document: str = "README") -> str:
+    """The body of `text`'s `## title` section, up to the next `## ` heading (its `###` subsections included)."""
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    assert match, f'{document} has no "## {title}" section'
     return match.group(1)
+
+
+def doc_section(path: Path, title: str) -> str:
+    """A section of any document of the repo (README.md, docs/*.md), named in the failure by its path."""
+    return section(path.read_text(), title, str(path.relative_to(ROOT)))
 
 
 def table_rows(text: str) -> list[dict[str, str]]:
@@ -154,10 +163,10 @@ def test_defaults_agree_in_code_wrangler_and_readme() -> None:
     assert from_wrangler == settings.Settings.from_lookup(lambda name: None), "wrangler.jsonc vars differ from Settings"
 
 
-def test_the_parser_bounds_readme_states_are_json_scans() -> None:
-    """README's Security model states json_scan's bounds in words: the module is their one home, README follows."""
-    model = section(README.read_text(), "Security model")
+def test_the_parser_bounds_the_security_model_states_are_json_scans() -> None:
+    """docs/security.md states json_scan's bounds in words: the module is their one home, the document follows."""
+    parsing = doc_section(SECURITY, "Parsing that cannot crash the isolate")
     for stated in (f"**{json_scan.MAX_DEPTH} levels of nesting**", f"**{json_scan.MAX_ITEMS:,} objects, arrays and",
                    f"{json_scan.MAX_SCALAR_DIGITS} digits per part",
                    f"at most {json_scan.MAX_MEMBER_BYTES // 1024} KiB"):
-        assert stated in model, f"README Security model lacks {stated!r} (worker/rules/json_scan.py)"
+        assert stated in parsing, f"docs/security.md (Parsing) lacks {stated!r} (worker/rules/json_scan.py)"

@@ -14,7 +14,7 @@ import pytest
 from keys.fields import SETTINGS, UNENFORCED, parse_settings
 
 HANDLED = {"key", "new_key"}  # the key itself: generate's own key, regenerate's new one
-# Accepted and dropped: none restricts what a key may do, so nothing is promised that does not hold.
+# Verdict and dropped: none restricts what a key may do, so nothing is promised that does not hold.
 HARMLESS = {
     "send_invite_email": "an e-mail to the key's user",
     "enable_prompt_caching": "LiteLLM adding cache_control to requests: a saving, not a limit",

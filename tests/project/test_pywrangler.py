@@ -67,6 +67,6 @@ def test_layout_is_what_pywrangler_reads() -> None:
     assert layout["requirements"] == [f"{sdk}=={locked_version(sdk)}"] == ["workers-runtime-sdk==1.9.5"]
     ignored = (ROOT / ".gitignore").read_text().split()
     assert f"{layout['vendor_dir']}/" in ignored and ".venv-workers/" in ignored
-    # `pywrangler dev` refuses a wrangler older than this; the project's (Node 20) one is older: README says so.
+    # `pywrangler dev` refuses a wrangler older than this; the project's (Node 20) one is older (docs/development.md).
     wrangler = json.loads((ROOT / "package.json").read_text())["devDependencies"]["wrangler"]
     assert tuple(int(part) for part in wrangler.split(".")) < tuple(layout["min_wrangler"]) == (4, 127, 1)

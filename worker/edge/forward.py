@@ -59,7 +59,7 @@ class Forward:
 
     async def answer(self) -> Response:
         """Who asks comes first: a key that is not live gets its 401 before anything of the body is judged or
-        read, and a forged gateway key before any Durable Object is asked (README, Security model)."""
+        read, and a forged gateway key before any Durable Object is asked (docs/security.md)."""
         incoming, settings = self._request.js_object, self._settings
         bound = keys_bound(self._env)
         caller = caller_of(key_of(incoming.headers), settings.master_key, bound, settings.key_mark_secret,

@@ -1,6 +1,6 @@
 """The one model a request is for, decided at the edge from every place LiteLLM 1.108.7 reads one (pure).
 
-LiteLLM does not take a request's model from its body alone (README, Security model, "One model per request"):
+LiteLLM does not take a request's model from its body alone (docs/security.md, "One model per request"):
   - the path of an Azure deployment route (`/openai/deployments/{model}/…`) wins over the body, and so does
     `?model=` on chat, completions, embeddings and image generation: both are the handlers' `model` parameter;
   - the body's `model`, or an upload's `model` form fields (the last wins; `model[]` makes a list);

@@ -2,16 +2,16 @@
 
 `max_budget` and `tpm_limit` hold under concurrency the way `rpm_limit` does: each admission reserves the
 request's worst case in the same SQLite transaction that decides it (keys.store), and what requests in flight
-hold counts as used. The worst case is known before the body is read (admission comes first, README Security
-model): a prompt estimated from the body's Content-Length (`prompt_estimate`), plus an output allowance of at
-most OUTPUT_GRANT_TOKENS, in tokens against `tpm_limit` and in dollars against `max_budget` at the priciest
-per-token rates among the models the key may use (`extremes`; the rates are LiteLLM's, learned by the key's
+hold counts as used. The worst case is known before the body is read (admission comes first, docs/security.md,
+"Who asks comes first"): a prompt estimated from the body's Content-Length (`prompt_estimate`), plus an output
+allowance of at most OUTPUT_GRANT_TOKENS, in tokens against `tpm_limit` and in dollars against `max_budget` at
+the priciest per-token rates among the models the key may use (`extremes`; the rates are LiteLLM's, learned by the key's
 object with each booking). Once the body is judged, the edge writes into it an output cap (`max_tokens`,
 `max_completion_tokens` or `max_output_tokens`, per choice) that fits the reservation at the rates of the model
 the request names (`output_allowance`). The booking replaces the reservation by what the request really used,
 a failure releases it, and a lease never handed back expires with it (store.LEASE_TTL_MS).
 
-What can still exceed a limit: a prompt whose real token count is above its estimate (README, Keys), and a
+What can still exceed a limit: a prompt whose real token count is above its estimate (docs/keys.md), and a
 request whose cost is not a price per token (images, audio: `OTHER`, which holds all of a budget's rest).
 """
 
@@ -99,7 +99,7 @@ class Shortfall:
 
 
 def prompt_estimate(size: int) -> int:
-    """A prompt's tokens from its body's size (metering.usage.tokens_in; README, Keys: what it over- and
+    """A prompt's tokens from its body's size (metering.usage.tokens_in; docs/keys.md: what it over- and
     under-counts)."""
     return tokens_in(size)
 

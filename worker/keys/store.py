@@ -46,7 +46,7 @@ MIGRATIONS: list[list[str]] = [
         RECENT_TABLE,
     ],
 ]
-# The newest stored responses a key owns: an older one answers 404 to it too (README, Keys). A row is ~300 bytes.
+# The newest stored responses a key owns: an older one answers 404 to it too (docs/keys.md). A row is ~300 bytes.
 MAX_OWNED_RESPONSES = 10_000
 _RECORD_FIELDS = frozenset(f.name for f in fields(KeyRecord))
 

@@ -12,7 +12,7 @@ from metering.charge import Charge
 from metering.periods import iso_ms
 from storage.sql import Row, SqlExec
 
-MAX_RECENT = 100  # rows kept per key, and per container instance for the master key (README, Keys)
+MAX_RECENT = 100  # rows kept per key, and per container instance for the master key (docs/keys.md)
 RECENT_TABLE = (
     "CREATE TABLE recent (seq INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, request_id TEXT, model TEXT,"
     " status INTEGER NOT NULL, code TEXT, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
