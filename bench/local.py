@@ -22,7 +22,7 @@ Say = Callable[[str], None]
 
 def container_key(client_key: str) -> str:
     """The key the Durable Object starts LiteLLM with (worker/rules/auth.py): to reach that LiteLLM directly."""
-    return worker_module("auth").container_key(client_key)
+    return worker_module("rules.auth").container_key(client_key)
 
 
 def running_pgids(gateway: Gateway) -> list[int]:
