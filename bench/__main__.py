@@ -2,6 +2,9 @@
 
 Against one fake provider on loopback, in sequence (never two LiteLLMs at once: 2 cores):
   1. provider direct  - the floor: the fake itself and the client;
+     floors             - the least Worker → Durable Object → provider relay, and one Durable Object RPC call with
+                          a SQLite write, in the same runtime, interleaved with the provider (bench/floors.py);
+                          the report sets the gateway's edge against them;
   2. LiteLLM direct   - container/start.sh, the same start command as the image (skipped by --smoke);
   3. whole gateway    - node local/cli.mjs: Worker + Durable Object in Pyodide + LiteLLM started on demand;
      then like for like (bench/paced.py): that container's LiteLLM through the edge and by its own port,
@@ -47,6 +50,7 @@ from .config import (
     pycache_prefix,
     render_bench_config,
 )
+from .floors import floor_rounds, over_floor
 from .hostile import bench_forged_local, forged_key_rounds
 from .local import bench_gateway, bench_gateway_scaled, bench_litellm_direct
 from .measure import Target, run_target
@@ -137,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"gateway: measuring GATEWAY_URL {remote} (no local runtime started)")
             bench_remote(remote, counts, results)
         else:
+            results["floors"] = floor_rounds(fake.url, counts, runtime_env, workdir, results, say)
             say(f"bytecode cache: {args.pycache}")
             if not args.smoke:
                 bench_litellm_direct(config, env, workdir, fake, counts, results, say)
@@ -146,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             bench_forged_local(runtime_env, workdir, counts, results, say)
             results["memory"] = memory_rows(config, env, runtime_env, workdir, say)
     results["ratios"] = report.ratios(results)
+    results["over_floor"] = over_floor(results)
     results["verdicts"] = report.verdicts(results)
     results["noise"] = report.noise(results)
     results["duration_s"] = round(time.perf_counter() - started, 1)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .burst import burst_table
+from .floors import floor_table
 from .hostile import forged_table, forged_verdict
 from .memory import memory_table, memory_verdicts
 from .virtual_keys import key_table
@@ -289,6 +290,9 @@ def render(results: dict[str, Any], say: Callable[[str], None] = print) -> None:
         if results.get(key):
             say(section(results[key]))
             say("")
+    if results.get("floors"):
+        say(floor_table(results["floors"], results["over_floor"]))
+        say("")
     if not results.get("remote"):
         say(scale_table(results))
         say("")

@@ -3,7 +3,7 @@
 // worker in Pyodide, wires Durable Object namespaces and local Containers, serves HTTP.
 //
 //   node local/cli.mjs [--port N] [--host H] [--no-containers] [--control] [--test-scheduled]
-//                      [--state-dir DIR [--reset-state]]
+//                      [--state-dir DIR [--reset-state]] [--project DIR]
 //                      [--litellm-config FILE] [--container-env KEY=VALUE ...]
 //   node local/cli.mjs --print-container-base-env [--litellm-config FILE] [--container-env KEY=VALUE ...]
 //
@@ -12,6 +12,8 @@
 // --state-dir keeps each Durable Object's storage (key-value and SQL) in DIR/do/ across restarts, as
 // `wrangler dev` does in .wrangler/state; --reset-state empties DIR/do/ first. Without --state-dir
 // storage lives in memory and is gone at exit (what the test suites want: nothing shared, nothing left).
+// --project serves the worker whose wrangler.jsonc (and .dev.vars) is in DIR instead of the repository's: the
+// bench's floors (bench/floors/) run through the very same runtime.
 // PORT is read from the environment too (default 8787). Prints "Ready on http://HOST:PORT" once serving.
 // --print-container-base-env prints, as one JSON object, the env every local container gets besides
 // what its Durable Object passes to start() (the bench gives LiteLLM direct the very same), then exits.
@@ -22,6 +24,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { loadAssets } from "./assets.mjs";
 import { buildEnv, loadProject } from "./config.mjs";
 import { LocalContainer, killContainer, listContainers, stopAllContainers } from "./containers.mjs";
 import { chainHandlers, createControl } from "./control.mjs";
@@ -57,6 +60,7 @@ function parseOptions(argv) {
       "litellm-config": { type: "string" },
       "container-env": { type: "string", multiple: true, default: [] },
       "print-container-base-env": { type: "boolean", default: false },
+      project: { type: "string" },
     },
   });
   const port = Number(values.port ?? process.env.PORT ?? 8787);
@@ -79,6 +83,7 @@ function parseOptions(argv) {
     resetState: values["reset-state"],
     containerBaseEnv: { ...CONTAINER_BASE_ENV, ...containerEnv },
     printContainerBaseEnv: values["print-container-base-env"],
+    projectDir: values.project ? path.resolve(values.project) : ROOT,
   };
 }
 
@@ -110,8 +115,8 @@ async function main() {
     process.stdout.write(`${JSON.stringify(options.containerBaseEnv)}\n`);
     return;
   }
-  const project = loadProject(ROOT);
-  const dotVarsPath = path.join(ROOT, ".dev.vars");
+  const project = loadProject(options.projectDir);
+  const dotVarsPath = path.join(project.root, ".dev.vars");
   const vars = buildEnv(project, {
     processEnv: process.env,
     dotVarsText: existsSync(dotVarsPath) ? readFileSync(dotVarsPath, "utf8") : null,
@@ -122,6 +127,9 @@ async function main() {
   if (options.resetState) rmSync(options.doStateDir, { recursive: true, force: true });
   const sqliteClasses = new Set(project.sqliteClasses);
   const env = { ...vars };
+  // wrangler.jsonc `assets`: served ahead of the worker (http_server.mjs) and bound as env.ASSETS, as in workerd.
+  const assets = loadAssets(project);
+  if (assets?.binding) env[assets.binding] = { fetch: assets.fetch };
   if (!env.KEY_MARK_SECRET) env.KEY_MARK_SECRET = keyMarkSecret(options.doStateDir);
   const pending = new Set();
   const waitUntil = (promise) => {
@@ -158,7 +166,7 @@ async function main() {
     });
   }
 
-  worker = await loadWorker({ root: ROOT, main: project.main, env, waitUntil, log });
+  worker = await loadWorker({ root: ROOT, main: project.mainPath, env, waitUntil, log });
   // Every class bound in wrangler.jsonc must be exported by the main module: fail now, not at first use.
   for (const { className } of project.durableObjects) factories.set(className, worker.durableObjectFactory(className));
   const ctx = () => ({ waitUntil, passThroughOnException() {}, props: {} });
@@ -175,6 +183,7 @@ async function main() {
     port: options.port,
     log,
     control,
+    assets,
     memory,
     handler: (request) => worker.fetch(request, env, ctx()),
   });

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { DurableObjectStorage, heldBytes, openDatabase, openExisting } from './do_storage.mjs';
+import { cloneForRpc, crossing, notImplemented, rpcStub } from './rpc.mjs';
 import { clientBodyOf } from './streams.mjs';
 import { reportUncaught } from './uncaught.mjs';
 
@@ -56,20 +57,18 @@ export class DurableObjectState {
   }
 }
 
-/** The stub a namespace hands out (workerd's stub class is also called DurableObject). */
+/** The stub a namespace hands out (workerd's stub class is also called DurableObject): `fetch`, and any other
+ * method name is an RPC call on the object (rpc.mjs). */
 export class DurableObject {
   /** @param {DurableObjectNamespace} ns @param {DurableObjectId} id */
   constructor(ns, id) {
     this._ns = ns;
     this.id = id;
     if (id.name !== undefined) this.name = id.name;
+    return rpcStub(this, (method, args) => ns._deliverCall(id, method, args));
   }
 
-  /**
-   * @param {string | URL | Request} input
-   * @param {RequestInit} [init]
-   * @returns {Promise<Response>}
-   */
+  /** @param {string | URL | Request} input @param {RequestInit} [init] @returns {Promise<Response>} */
   async fetch(input, init) {
     // A new Request takes over the body stream of `input` without copying it.
     const request = new Request(input, { ...(init ?? {}), duplex: 'half' });
@@ -138,8 +137,9 @@ export class DurableObjectNamespace {
    *   log?: (msg: string) => void, sample?: () => void }} opts
    *   stateDir: each object's database is `<stateDir>/<className>/<id>.sqlite` (kept across restarts);
    *   null keeps it in memory. sqlite: the class is SQLite-backed (has `ctx.storage.sql`).
-   *   createInstance returns (or resolves to) `{ fetch(request): Promise<Response>, alarm?(info): Promise<void> }`.
-   *   sample: called as each fetch reaches an object and once it has answered (the memory meter).
+   *   createInstance returns (or resolves to) `{ fetch(request): Promise<Response>, alarm?(info): Promise<void>,
+   *   call?(method, args): Promise<any> }`; `call` runs an RPC method (it throws a TypeError for one it lacks).
+   *   sample: called as each fetch or RPC call reaches an object and once it has answered (the memory meter).
    */
   constructor({ className, createInstance, env, containerFactory, stateDir = null, sqlite = true,
     log = (m) => console.error(m), sample = () => {} }) {
@@ -153,7 +153,7 @@ export class DurableObjectNamespace {
     this._log = (m) => log(`[${className}] ${m}`);
     /** @type {Map<string, {id: DurableObjectId, state: DurableObjectState, instance: Promise<any> | null}>} */
     this._slots = new Map();
-    this._calls = 0; // fetches delivered to objects of this class: what a request cost in object calls
+    this._calls = 0; // fetches and RPC calls delivered to objects of this class: what a request cost in calls
     /** @type {Map<string, string>} the name behind each hex id, for containers and listInstances() */
     this._names = new Map();
     namespaces.add(this);
@@ -228,6 +228,21 @@ export class DurableObjectNamespace {
     return response;
   }
 
+  /** An RPC call: `args` were cloned by the stub; the result and any error are cloned back to the caller. */
+  async _deliverCall(id, method, args) {
+    this._calls += 1;
+    this._sample();
+    try {
+      const instance = await this._instance(this._slot(id));
+      if (typeof instance.call !== 'function') throw notImplemented(method);
+      return cloneForRpc(await instance.call(method, args));
+    } catch (err) {
+      throw crossing(err);
+    } finally {
+      this._sample();
+    }
+  }
+
   async _deliverAlarm(hex, info) {
     const slot = this._slots.get(hex);
     if (!slot) return;
@@ -283,7 +298,7 @@ export function listInstances() {
   return [...namespaces].flatMap((ns) => ns._describe());
 }
 
-/** @returns {Record<string, {objects: number, calls: number}>} per class: objects alive here, fetches delivered */
+/** @returns {Record<string, {objects: number, calls: number}>} per class: objects alive here, calls delivered */
 export function callSummary() {
   return Object.fromEntries([...namespaces].map((ns) => [ns._className, { objects: ns._slots.size, calls: ns._calls }]));
 }

@@ -147,11 +147,13 @@ async function writeWebResponse(res, response, method) {
  *   handler: (request: Request, info: {signal: AbortSignal, remoteAddress: string | undefined}) => Promise<Response>,
  *   log?: (obj: object) => void,
  *   control?: { handle(req: Request): Promise<Response | null> },
+ *   assets?: { route(req: Request): Promise<Response | null> },
  *   memory?: { requestStarted(): void, requestEnded(): void } }} opts
+ *   assets: Workers Static Assets (assets.mjs), asked before the worker as workerd's router does; null: the worker
  *   memory: told as each request begins and once it is over (memory.mjs)
  * @returns {Promise<{ server: http.Server, port: number, close(): Promise<void> }>}
  */
-export async function startHttpServer({ host = '127.0.0.1', port = 0, handler, log = () => {}, control, memory }) {
+export async function startHttpServer({ host = '127.0.0.1', port = 0, handler, log = () => {}, control, assets, memory }) {
   let boundPort = port;
   // No silent header dropping (maxHeadersCount 0); refusal() applies the limits. maxHeaderSize only
   // bounds what the parser buffers, above the limit we answer 431 for.
@@ -203,6 +205,7 @@ export async function startHttpServer({ host = '127.0.0.1', port = 0, handler, l
     try {
       const remoteAddress = req.socket.remoteAddress;
       if (control && isLoopback(remoteAddress)) response = await control.handle(request);
+      if (!response && assets) response = await assets.route(request);
       if (!response) response = await handler(request, { signal: ac.signal, remoteAddress });
       if (!response || typeof response.status !== 'number') throw new TypeError('handler did not return a Response');
     } catch (err) {

@@ -78,7 +78,7 @@ sys.path.insert(0, ${JSON.stringify(WORKER_MOUNT)})
   const hostGlobals = pyodide.globals.get("dict")();
   pyodide.runPython(readFileSync(HOST_PY, "utf8"), { globals: hostGlobals, filename: "pyodide_host.py" });
   const host = Object.fromEntries(
-    ["call_entrypoint", "construct", "call_fetch", "call_alarm", "call_scheduled"].map((name) => [name, hostGlobals.get(name)]),
+    ["call_entrypoint", "construct", "call_fetch", "call_alarm", "call_scheduled", "call_method"].map((name) => [name, hostGlobals.get(name)]),
   );
   const moduleName = path.basename(main).replace(/\.py$/, "");
   const mainModule = pyodide.pyimport(moduleName);
@@ -148,12 +148,29 @@ class WorkerModule {
   durableObjectFactory(className) {
     const cls = this.mainModule[className];
     if (!cls) throw new Error(`${className} is not exported by the worker's main module`);
-    const host = this.host;
+    const { host, pyodide } = this;
     return (state, env) => {
       const instance = host.construct(cls, state, env);
       return {
         fetch: (request) => host.call_fetch(instance, request),
         alarm: () => host.call_alarm(instance),
+        call: async (method, args) => {
+          // workerd's Python entrypoint looks the method up from JS (`typeof pyInstance[prop]`), so a missing one
+          // is a JS TypeError, not a Python traceback. Names starting with `_` are refused too: workerd's helper
+          // would reach them, but they are private to Python and the SDK lists none as a method (stricter here,
+          // so nothing comes to rely on it).
+          if (method.startsWith("_") || typeof instance[method] !== "function") {
+            throw new TypeError(`Method ${method} does not exist`);
+          }
+          const result = await host.call_method(instance, method, args);
+          if (result instanceof pyodide.ffi.PyProxy) {
+            // A Python object python_to_rpc could not turn into JS: it cannot cross, as in workerd.
+            const type = result.type;
+            result.destroy();
+            throw new DOMException(`Could not serialize object of type "${type}".`, "DataCloneError");
+          }
+          return result;
+        },
       };
     };
   }

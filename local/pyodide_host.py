@@ -4,6 +4,7 @@ globals and calls the functions below from JS.
 """
 
 import asyncio
+import inspect
 from typing import Any
 
 import workers
@@ -24,6 +25,19 @@ def construct(cls: type, ctx: Any, env: Any) -> Any:
 
 def call_fetch(instance: Any, js_request: Any) -> asyncio.Future:
     return asyncio.ensure_future(_fetch(instance, js_request))
+
+
+async def _method(instance: Any, name: str, js_args: Any) -> Any:
+    """One RPC call, converted at the boundary as workerd's introspection.wrapper_func does."""
+    result = getattr(instance, name)(*[workers.python_from_rpc(arg) for arg in js_args])
+    if inspect.isawaitable(result):
+        result = await result
+    return workers.python_to_rpc(result)
+
+
+def call_method(instance: Any, name: str, js_args: Any) -> asyncio.Future:
+    """An RPC call on the live instance (local/rpc.mjs); the JS side has checked that `name` is a method."""
+    return asyncio.ensure_future(_method(instance, name, js_args))
 
 
 async def _alarm(instance: Any) -> None:

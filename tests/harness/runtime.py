@@ -180,6 +180,7 @@ def start_gateway(
     log_file: Path | None = None,
     state_dir: Path | None = None,  # keep Durable Object storage there (else in memory)
     cli: Path = CLI,  # another tree's local/cli.mjs (bench/edge_profile.py runs a profiled copy)
+    project: Path | None = None,  # serve the worker configured in that folder's wrangler.jsonc (bench/floors/)
 ) -> Gateway:
     """Starts `node local/cli.mjs` on a free port with the control API on; returns once it says Ready."""
     port = free_port()
@@ -192,6 +193,8 @@ def start_gateway(
         args += ["--container-env", f"{name}={value}"]
     if state_dir is not None:
         args += ["--state-dir", str(state_dir)]
+    if project is not None:
+        args += ["--project", str(project)]
     # Provider keys of the developer's shell must not reach a gateway under test.
     process_env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     process_env.update({"LITELLM_MASTER_KEY": key, "DEMO_MODELS": "false", "LOG_LEVEL": "info", **(env or {})})

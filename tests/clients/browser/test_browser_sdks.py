@@ -18,13 +18,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.clients.browser.conftest import CHROMIUM
 from tests.harness import ROOT, Gateway
 
-CHROMIUM = Path("/usr/bin/chromium")
 ESBUILD = ROOT / "node_modules" / ".bin" / "esbuild"
 PAGE_SOURCE = Path(__file__).with_name("page.mjs")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                 "--disable-default-apps", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 INDEX_HTML = '<!doctype html><meta charset="utf-8"><title>sdk page</title><script src="page.js"></script>\n'
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
@@ -64,18 +62,8 @@ def origins(page_dir: Path, page_origin: str) -> Iterator[tuple[str, str]]:
             server.server_close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-def run_page(browser: object, origin: str, gateway: Gateway) -> dict[str, dict]:
-    page = browser.new_page()  # type: ignore[attr-defined]
+def run_page(chromium: object, origin: str, gateway: Gateway) -> dict[str, dict]:
+    page = chromium.new_page()  # type: ignore[attr-defined]
     try:
         page.goto(f"{origin}/index.html")
         return page.evaluate("(args) => window.runAll(args)", {"gateway": gateway.url, "key": gateway.key})
@@ -83,8 +71,8 @@ def run_page(browser: object, origin: str, gateway: Gateway) -> dict[str, dict]:
         page.close()
 
 
-def test_sdks_work_from_an_allowed_origin(browser: object, origins: tuple[str, str], local_gateway: Gateway) -> None:
-    results = run_page(browser, origins[0], local_gateway)
+def test_sdks_work_from_an_allowed_origin(chromium: object, origins: tuple[str, str], local_gateway: Gateway) -> None:
+    results = run_page(chromium, origins[0], local_gateway)
     values = {name: result.get("value") for name, result in results.items() if result["ok"]}
     chats = {values.get(name) for name in ("chat", "chat_stream", "chat_stream_helper", "without_v1")}
     assert chats == {"echo: browser-chat"}, results
@@ -97,9 +85,9 @@ def test_sdks_work_from_an_allowed_origin(browser: object, origins: tuple[str, s
     assert str(openai_bad["requestID"]).startswith("req_") and str(anthropic_bad["requestID"]).startswith("req_")
 
 
-def test_other_origins_are_refused_by_the_browser(browser: object, origins: tuple[str, str],
+def test_other_origins_are_refused_by_the_browser(chromium: object, origins: tuple[str, str],
                                                   local_gateway: Gateway) -> None:
-    results = run_page(browser, origins[1], local_gateway)
+    results = run_page(chromium, origins[1], local_gateway)
     assert not any(result["ok"] for result in results.values()), results
     assert all(result["status"] is None for result in results.values()), results  # no readable answer at all
 
