@@ -154,6 +154,7 @@ export class DurableObjectNamespace {
     /** @type {Map<string, {id: DurableObjectId, state: DurableObjectState, instance: Promise<any> | null}>} */
     this._slots = new Map();
     this._calls = 0; // fetches and RPC calls delivered to objects of this class: what a request cost in calls
+    this._rpcCalls = 0; // of which RPC calls (the rest are fetches)
     /** @type {Map<string, string>} the name behind each hex id, for containers and listInstances() */
     this._names = new Map();
     namespaces.add(this);
@@ -231,6 +232,7 @@ export class DurableObjectNamespace {
   /** An RPC call: `args` were cloned by the stub; the result and any error are cloned back to the caller. */
   async _deliverCall(id, method, args) {
     this._calls += 1;
+    this._rpcCalls += 1;
     this._sample();
     try {
       const instance = await this._instance(this._slot(id));
@@ -298,9 +300,10 @@ export function listInstances() {
   return [...namespaces].flatMap((ns) => ns._describe());
 }
 
-/** @returns {Record<string, {objects: number, calls: number}>} per class: objects alive here, calls delivered */
+/** @returns {Record<string, {objects: number, calls: number, rpc: number}>} per class: objects alive here, calls
+ * delivered, and how many of them were RPC calls */
 export function callSummary() {
-  return Object.fromEntries([...namespaces].map((ns) => [ns._className, { objects: ns._slots.size, calls: ns._calls }]));
+  return Object.fromEntries([...namespaces].map((ns) => [ns._className, { objects: ns._slots.size, calls: ns._calls, rpc: ns._rpcCalls }]));
 }
 
 /** @returns {Record<string, {objects: number, bytes: number}>} per Durable Object class, what its objects store */

@@ -86,11 +86,11 @@ test('a Request argument and a Response result move their body streams', async (
   assert.equal(await response.text(), 'got hi');
 });
 
-test('RPC calls count as calls to the object, like fetches', async () => {
+test('RPC calls count as calls to the object, like fetches, and apart', async () => {
   const stub = jsNamespace('Counted', { ping: () => 'pong' }).getByName('a');
   await stub.ping();
   await stub.fetch('http://do/');
-  assert.deepEqual(callSummary().Counted, { objects: 1, calls: 2 });
+  assert.deepEqual(callSummary().Counted, { objects: 1, calls: 2, rpc: 1 });
 });
 
 const env = {};
@@ -169,6 +169,6 @@ test(FLOOR, { timeout: 30_000 }, async (t) => {
     assert.deepEqual(await (await fetch(`${base}${path}`, { method: 'POST', body: '{}' })).json(), { booked: 1 });
   }
   assert.deepEqual(await (await fetch(`${base}/bare`, { method: 'POST', body: '{}' })).json(), { booked: 0 });
-  assert.deepEqual((await (await fetch(`${base}/__local/calls`)).json()).Ledger, { objects: 1, calls: 2 });
+  assert.deepEqual((await (await fetch(`${base}/__local/calls`)).json()).Ledger, { objects: 1, calls: 2, rpc: 2 });
   assert.equal((await (await fetch(`${base}/__local/storage`)).json()).Ledger.objects, 1);
 });

@@ -76,13 +76,15 @@ def test_a_thousand_strangers_leave_no_durable_object_storage_behind(gateway: Ga
 
 def test_a_virtual_keys_request_costs_one_key_object_call_from_the_edge(gateway: Gateway) -> None:
     """Admission (from the edge) and booking (from the container's object, after the answer): two calls in all,
-    one on the request's path. A refusal after admission (a model outside the list) frees it with one more."""
+    one on the request's path, both Durable Object RPC calls (no fetch, no JSON text: issue "The edge's cost")."""
     admin = gateway.client.post("/key/generate", headers=gateway.auth(), json={"models": ["gpt-4o-mini"]})
     key = admin.json()["key"]
-    calls = gateway.calls()["VirtualKey"]["calls"]
+    before = gateway.calls()["VirtualKey"]
     answer = gateway.client.post("/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
                                  json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "one call"}]})
     assert answer.status_code == 200, answer.text[:300]
-    wait_for(lambda: gateway.calls()["VirtualKey"]["calls"] - calls >= 2, 5.0)
+    wait_for(lambda: gateway.calls()["VirtualKey"]["calls"] - before["calls"] >= 2, 5.0)
     time.sleep(0.3)
-    assert gateway.calls()["VirtualKey"]["calls"] - calls == 2  # admit + the booking, nothing more
+    after = gateway.calls()["VirtualKey"]
+    assert after["calls"] - before["calls"] == 2  # admit + the booking, nothing more
+    assert after["rpc"] - before["rpc"] == 2  # both by RPC

@@ -99,7 +99,8 @@ class Gateway:
         return self._control("POST", "/__local/memory/baseline")
 
     def calls(self) -> dict[str, dict[str, int]]:
-        """Per Durable Object class: `objects` alive in the runtime and `calls` (fetches delivered to them)."""
+        """Per Durable Object class: `objects` alive in the runtime, `calls` delivered to them (fetches and RPC) and
+        `rpc`, how many of those were RPC calls."""
         return self._control("GET", "/__local/calls")
 
     def storage(self) -> dict[str, dict[str, int]]:

@@ -59,6 +59,19 @@ def js_dict(values: dict[str, Any]) -> Any:
     return to_js(values, dict_converter=js.Object.fromEntries)
 
 
+def from_rpc(value: Any) -> Any:
+    """A value that crossed Durable Object RPC, as plain Python whoever converted it: a raw stub's result is a JS
+    Map under workerd's built-in SDK and a plain JS object under SDK 1.9.5, an SDK stub's is a dict already; an
+    argument a method receives may be either. JS null comes out as None, never `jsnull`."""
+    if isinstance(value, JsProxy):
+        value = value.to_py()  # Map and Object both become dicts, arrays lists (one crossing)
+    if isinstance(value, dict):
+        return {str(name): from_rpc(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [from_rpc(item) for item in value]
+    return value if present(value) else None
+
+
 def js_response_of(response: Any) -> Any:
     """The JS Response behind whatever a fetch returned: an SDK wrapper or already a JS object."""
     return getattr(response, "js_object", response)

@@ -237,11 +237,11 @@ async def _regenerate(body: dict[str, Any], rpc: Rpc, now_ms: int, mark_secret: 
     try:
         await _put(rpc, record, replaces=old, new=True, field="new_key")
     except Invalid:
-        await rpc.call(old, "import", {"state": state})
+        await rpc.call(old, "restore", {"state": state})
         raise
-    if not (await rpc.call(token, "import", {"state": {**state, "record": asdict(record)}}))["imported"]:
+    if not (await rpc.call(token, "restore", {"state": {**state, "record": asdict(record)}}))["imported"]:
         await _put(rpc, taken, replaces=token)
-        await rpc.call(old, "import", {"state": state})
+        await rpc.call(old, "restore", {"state": state})
         raise Invalid("new_key", _TAKEN)
     return Answer(200, generate_response(record, key, now_ms))
 

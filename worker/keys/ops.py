@@ -41,6 +41,15 @@ def _record(record: KeyRecord | None) -> dict[str, Any]:
     return {"record": None if record is None else asdict(record)}
 
 
+class UnknownOp(KeyError):
+    """An operation no object answers (answered as a bad call, like a payload missing a field)."""
+
+
+# The operations of each object, as Durable Object RPC methods (keys.objects) and internal paths.
+KEY_OPS = ("admit", "book", "owner", "record", "create", "change", "delete", "take", "restore", "ledger", "recent")
+DIRECTORY_OPS = ("alias", "put", "forget", "page", "everyone", "add_ledger_holder", "ledger_holders")
+
+
 def key_op(store: KeyStore, op: str, payload: dict[str, Any], now_ms: int) -> dict[str, Any]:
     if op == "admit":  # `need` absent (an edge from before reservations): nothing reserved
         need = Need.from_wire(payload["need"]) if "need" in payload else None
@@ -68,13 +77,13 @@ def key_op(store: KeyStore, op: str, payload: dict[str, Any], now_ms: int) -> di
         return _record(store.delete(now_ms))
     if op == "take":
         return {"state": store.take_state(now_ms)}
-    if op == "import":
+    if op in ("restore", "import"):  # "import": what a Worker one version behind sends during a deploy
         return {"imported": store.import_state(payload["state"])}
     if op == "ledger":
         return {"rows": store.ledger(payload["start_day"], payload["end_day"])}
     if op == "recent":
         return {"rows": store.recent(int(payload["limit"]))}
-    raise KeyError(op)
+    raise UnknownOp(op)
 
 
 def prices_from_wire(value: Any) -> dict[str, Price]:
@@ -104,4 +113,4 @@ def directory_op(store: DirectoryStore, op: str, payload: dict[str, Any], now_ms
         return {}
     if op == "ledger_holders":
         return {"instances": store.ledger_holders()}
-    raise KeyError(op)
+    raise UnknownOp(op)

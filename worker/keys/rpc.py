@@ -1,4 +1,9 @@
-"""ops.Rpc over Durable Object stubs: each call is one `fetch` to the target object's internal path."""
+"""ops.Rpc over Durable Object stubs: each call is one Durable Object RPC call (`await stub.admit(payload)`).
+
+A plain dict goes in and comes back (bridge.js_interop.from_rpc, whichever SDK converted it). The objects return
+refusals and bad calls as values (keys.objects), so a thrown error here is the platform's (the object could not
+be reached) or a bug, and its text — which can hold the callee's traceback — never goes further than its class.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import js
+from pyodide.ffi import JsException
 
-from bridge.js_interop import js_dict, raw_js
+from bridge.js_interop import from_rpc, js_dict, raw_js
 from keys.ops import DIRECTORY, MASTER
 from protocol import DIRECTORY_BINDING, KEYS_BINDING, LEDGER_PATH, OP_PATH, RECENT_PATH
 from storage.sql import Row
@@ -19,7 +25,7 @@ AskInstances = Callable[[list[str], str], Awaitable[list[dict[str, Any]]]]
 
 
 class KeyServiceError(RuntimeError):
-    """A key object answered something other than 200: a gateway bug, answered as a 500."""
+    """A key object could not answer (or answered a bad call): a gateway bug or an outage, answered as a 500."""
 
 
 class JsRpc:
@@ -30,12 +36,15 @@ class JsRpc:
     async def call(self, target: str, op: str, payload: dict[str, Any]) -> dict[str, Any]:
         namespace = raw_js(getattr(self._env, DIRECTORY_BINDING if target == DIRECTORY else KEYS_BINDING))
         stub = namespace.get(namespace.idFromName(target))
-        request = js.Request.new(f"http://keys{OP_PATH}{op}", js_dict({"method": "POST", "body": json.dumps(payload)}))
-        response = await stub.fetch(request)  # JS in, JS out
-        text = str(await response.text())
-        if response.status != 200:
-            raise KeyServiceError(f"{op} answered {response.status}")
-        return json.loads(text)
+        try:
+            answer = from_rpc(await getattr(stub, op)(js_dict(payload)))
+        except JsException as exc:
+            if exc.name != "TypeError":  # never its message: it can carry the callee's traceback
+                raise KeyServiceError(f"{op} failed: {exc.name}") from None
+            answer = await _over_fetch(stub, op, payload)  # no such method: an object one version behind
+        if not isinstance(answer, dict) or "error" in answer:
+            raise KeyServiceError(f"{op}: bad call")
+        return answer
 
     async def master_ledger(self, start_day: str, end_day: str) -> list[Row]:
         # Kept, not migrated: MASTER's own object holds what deployments booked before each instance kept a
@@ -54,3 +63,12 @@ class JsRpc:
             return []
         holders = (await self.call(DIRECTORY, "ledger_holders", {}))["instances"]
         return [row for answer in await self._ask_instances(holders, ask) for row in answer["rows"]]
+
+
+async def _over_fetch(stub: Any, op: str, payload: dict[str, Any]) -> Any:
+    """The same operation as the objects answered it before RPC (`POST OP_PATH<op>`, JSON both ways): what an object
+    still running the previous version understands during a deploy."""
+    request = js.Request.new(f"http://keys{OP_PATH}{op}", js_dict({"method": "POST", "body": json.dumps(payload)}))
+    response = await stub.fetch(request)
+    text = str(await response.text())
+    return json.loads(text) if response.status == 200 else None

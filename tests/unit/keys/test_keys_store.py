@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from keys_fakes import START_MS, SqliteExec
 
+from keys.directory import DirectoryStore
 from keys.limits import format_reset_ms
+from keys.ops import DIRECTORY_OPS, KEY_OPS, UnknownOp, directory_op, key_op
 from keys.record import KeyRecord
 from keys.store import LEASE_TTL_MS, MIGRATIONS, KeyStore
 from metering.charge import Charge
@@ -213,3 +215,18 @@ def test_ledger_books_per_model_and_utc_day_failures_with_zero_tokens() -> None:
                                           (62_500, "1m2.5s"), (-5, "0ms")])
 def test_reset_spelling(ms: int, text: str) -> None:
     assert format_reset_ms(ms) == text
+
+
+def test_the_rpc_surface_is_exactly_the_operations_the_objects_answer() -> None:
+    """keys.objects makes one RPC method per name in KEY_OPS / DIRECTORY_OPS: each must be an operation keys.ops
+    answers (a payload it lacks is a KeyError of a field, never of the op), and an unknown op is refused."""
+    for ops, run, store in ((KEY_OPS, key_op, make()), (DIRECTORY_OPS, directory_op, DirectoryStore(SqliteExec()))):
+        for op in ops:
+            try:
+                run(store, op, {}, START_MS)
+            except UnknownOp:
+                raise AssertionError(f"{op} is no operation of keys.ops") from None
+            except KeyError:
+                pass  # a payload field it needs
+        with pytest.raises(UnknownOp):
+            run(store, "fetch", {}, START_MS)

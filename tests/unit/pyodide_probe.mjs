@@ -1,11 +1,12 @@
-// Runs storage.workerd_sql in real Pyodide against JS stand-ins shaped like workerd's SqlStorage, raw (built-in
-// `workers`) and wrapped (workers-runtime-sdk 1.9.5), and prints what Python got back. See test_keys_workerd_sql.py.
+// Runs the worker's JS adapters in real Pyodide and prints what Python got back (see test_in_pyodide.py):
+// storage.workerd_sql against stand-ins shaped like workerd's SqlStorage, raw (built-in `workers`) and wrapped
+// (workers-runtime-sdk 1.9.5); bridge.js_interop.from_rpc on both shapes an RPC result comes in.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadPyodide } from "../../../node_modules/pyodide/pyodide.mjs";
-import { findWorkersSdk } from "../../../local/pyodide_host.mjs";
+import { loadPyodide } from "../../node_modules/pyodide/pyodide.mjs";
+import { findWorkersSdk } from "../../local/pyodide_host.mjs";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const py = await loadPyodide();
 py.FS.mkdirTree("/w"); py.mountNodeFS("/w", path.join(ROOT, "worker"));
 py.FS.mkdirTree("/lib/python3.13/site-packages/workers");
@@ -19,6 +20,10 @@ class SqlStorage { constructor() { this.seen = []; }
 class DurableObjectStorage { constructor() { this.sql = new SqlStorage(); } transactionSync(fn) { return fn(); } }
 class DurableObjectState { constructor() { this.storage = new DurableObjectStorage(); } }
 globalThis.rawCtx = new DurableObjectState();
+// An RPC result as workerd's built-in SDK hands it over (a Map) and as SDK 1.9.5 does (a plain object).
+const nested = () => ({ list: [1, null, { deep: null }], text: "t", flag: false });
+globalThis.rpcMap = new Map([["n", null], ["u", undefined], ["big", 2 ** 40], ["inner", new Map(Object.entries(nested()))]]);
+globalThis.rpcObject = { n: null, u: undefined, big: 2 ** 40, inner: nested() };
 globalThis.wrappedCtx = new DurableObjectState();
 py.runPython(`
 import sys; sys.dont_write_bytecode = True
@@ -37,4 +42,8 @@ for name, ctx in (("raw", js.rawCtx), ("sdk", DurableObjectContext(js.wrappedCtx
         print(name, "exception came back as ZeroDivisionError")
     raw = js.rawCtx if name == "raw" else js.wrappedCtx
     print(name, "binding types", raw.storage.sql.seen.to_py())
+from bridge.js_interop import from_rpc
+for name in ("rpcMap", "rpcObject"):
+    print(name, from_rpc(getattr(js, name)))
+print("python", from_rpc({"a": [None, {"b": 1}]}))
 `);

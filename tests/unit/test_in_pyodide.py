@@ -1,0 +1,39 @@
+"""The worker's JS adapters in real Pyodide (node + the local runtime's Pyodide), on both Python SDK shapes."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = Path(__file__).with_name("pyodide_probe.mjs")
+NEEDS_NODE = pytest.mark.skipif(shutil.which("node") is None or not (ROOT / "node_modules/pyodide").is_dir(),
+                                reason="needs node and `make install`")
+
+
+def probe() -> str:
+    return subprocess.run(["node", str(PROBE)], capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+@NEEDS_NODE
+def test_rows_bindings_and_transactions_convert_on_raw_and_wrapped_storage() -> None:
+    out = probe()
+    for sdk in ("raw", "sdk"):
+        # SQL NULL -> None (not jsnull), BLOB -> bytes
+        assert f"{sdk} [{{'a': 1, 'b': None, 'c': 't', 'd': 2.5, 'e': b'\\x01\\x02'}}] <class 'bytes'>" in out
+        assert f"{sdk} tx {{'x': [1, 2]}}" in out  # a Python result is returned unconverted
+        assert f"{sdk} exception came back as ZeroDivisionError" in out  # and a Python error re-raised
+        # None -> null (not undefined), True -> 1, bytes -> Uint8Array
+        assert f"{sdk} binding types [['null', 'number', 'number', 'string', 'Uint8Array', 'number']]" in out
+
+
+@NEEDS_NODE
+def test_an_rpc_result_is_plain_python_in_either_shape_with_none_for_null() -> None:
+    """bridge.js_interop.from_rpc: a JS Map (workerd's built-in SDK) and a plain object (SDK 1.9.5) read the same,
+    nested values included, and JS null is None, never `jsnull` (which would break `is None` tests)."""
+    out = probe()
+    expected = "{'n': None, 'u': None, 'big': 1099511627776, 'inner': {'list': [1, None, {'deep': None}], " \
+               "'text': 't', 'flag': False}}"
+    assert f"rpcMap {expected}" in out and f"rpcObject {expected}" in out
+    assert "python {'a': [None, {'b': 1}]}" in out  # what an SDK already converted passes unchanged
