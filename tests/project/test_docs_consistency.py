@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import settings
+from metering.recent import MAX_RECENT
 from rules import errors, json_scan
 from tests.project.test_wrangler_and_image import load_jsonc
 
@@ -170,3 +171,9 @@ def test_the_parser_bounds_the_security_model_states_are_json_scans() -> None:
                    f"{json_scan.MAX_SCALAR_DIGITS} digits per part",
                    f"at most {json_scan.MAX_MEMBER_BYTES // 1024} KiB"):
         assert stated in parsing, f"docs/security.md (Parsing) lacks {stated!r} (worker/rules/json_scan.py)"
+
+
+def test_the_recent_requests_bound_readme_states_is_the_rings() -> None:
+    """README's key API table states how many recent requests are kept: metering.recent.MAX_RECENT is its home."""
+    keys = section(README.read_text(), "Keys, limits and usage")
+    assert f"the last {MAX_RECENT} per key" in keys, f"README lacks the ring's bound ({MAX_RECENT})"
