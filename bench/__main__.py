@@ -15,7 +15,9 @@ Against one fake provider on loopback, in sequence (never two LiteLLMs at once: 
   6. forged key       - a 10 MiB body of 1.25 M tiny objects with a forged gateway key, no key and a random key:
                         time and runtime CPU to the 401 (bench/hostile.py; with GATEWAY_URL too);
   7. memory           - what each shape of request, and 64 streams at once, add to an isolate: a fresh runtime
-                        per row in front of one LiteLLM (bench/memory.py; local runtime only).
+                        per row in front of one LiteLLM (bench/memory.py; local runtime only);
+  8. recent ring      - what writing the recent-requests ring adds to one booking, with and without it, on
+                        CPython's sqlite3 (bench/ring.py; no runtime, so with GATEWAY_URL too).
 With GATEWAY_URL (and GATEWAY_KEY) set it measures that gateway instead of starting the local runtime:
 LITELLM_URL/LITELLM_KEY name the LiteLLM it fronts (LiteLLM direct and the like-for-like rounds), and
 GATEWAY_PID / LITELLM_PID, when those run on this machine, let it read their CPU.
@@ -56,6 +58,7 @@ from .local import bench_gateway, bench_gateway_scaled, bench_litellm_direct
 from .measure import Target, run_target
 from .memory import memory_rows
 from .paced import Pair, paced_rounds
+from .ring import measure as ring_rounds
 
 DEFAULT_OUT = ROOT / "bench" / "results.json"
 
@@ -150,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_cold_burst(config, env, runtime_env, workdir, counts, results, say)
             bench_forged_local(runtime_env, workdir, counts, results, say)
             results["memory"] = memory_rows(config, env, runtime_env, workdir, say)
+    say(f"recent-requests ring: {counts.rounds} rounds of {counts.ring_bookings} bookings per kind")
+    results["ring"] = ring_rounds(counts.rounds, counts.ring_bookings)
     results["ratios"] = report.ratios(results)
     results["over_floor"] = over_floor(results)
     results["verdicts"] = report.verdicts(results)

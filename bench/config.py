@@ -42,13 +42,14 @@ class Counts:
     burst_instances: int = 0  # CONTAINER_INSTANCES for it
     forged_rounds: int = 0  # forged-key row (bench/hostile.py): rounds of `forged_per_round` 10 MiB bodies per kind
     forged_per_round: int = 0
+    ring_bookings: int = 0  # recent-requests ring (bench/ring.py): bookings per kind and round
 
 
 FULL = Counts(warmup=50, sequential=300, concurrency=16, seconds=10.0, streams=10, rounds=6, per_round=80,
-              burst=30, burst_instances=3, forged_rounds=6, forged_per_round=10)
+              burst=30, burst_instances=3, forged_rounds=6, forged_per_round=10, ring_bookings=1000)
 # Smoke: two instances, not three (one boot fewer on each side of the idle stop); it checks the harness only.
 SMOKE = Counts(warmup=2, sequential=5, concurrency=16, seconds=1.0, streams=2, rounds=2, per_round=3,
-               burst=4, burst_instances=2, forged_rounds=2, forged_per_round=2)
+               burst=4, burst_instances=2, forged_rounds=2, forged_per_round=2, ring_bookings=20)
 
 
 def worker_module(name: str) -> ModuleType:

@@ -1,12 +1,14 @@
-"""`python -m bench.edge_ab REV`: A/B an edge change — worker/ at git REV against the working tree.
+"""`python -m bench.edge_ab REV`: A/B an edge change — worker/ at git REV (or in directory REV) against the tree.
 
     python -m bench.edge_ab HEAD~1 --rounds 6 --requests 150
+    python -m bench.edge_ab /tmp/snapshot --streams 20     # /tmp/snapshot/worker: a copy taken before the change
 
 Two local runtimes (each from a throwaway copy of local/ and of its worker/) front one LiteLLM in upstream
 mode, so the node processes' CPU is the edge alone (Worker + Durable Objects + HTTP), and both meet the
 same LiteLLM. Rounds interleave A B / B A on one keep-alive connection each: sequential chat with the
-master key, then requests the Worker answers alone (401). Prints the medians; the records are in
-bench/LEVERS.md.
+master key, then requests the Worker answers alone (401), and with `--streams N` N streamed chats (STREAM_CHUNKS
+chunks STREAM_DELAY_MS apart: their CPU per stream is the relay's and the metering's per-chunk work). Prints the
+medians; the records are in bench/LEVERS.md.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from .edge_profile import run, runtime_tree
 from .measure import Target
 
 
-def compare(rev: str, rounds: int, requests: int, workdir: Path) -> dict[str, dict[str, list[float]]]:
+def compare(rev: str, rounds: int, requests: int, streams: int, workdir: Path) -> dict[str, dict[str, list[float]]]:
     figures: dict[str, dict[str, list[float]]] = {}
     with FakeProvider.start() as fake:
         config = workdir / "litellm_config.yaml"
@@ -43,7 +45,7 @@ def compare(rev: str, rounds: int, requests: int, workdir: Path) -> dict[str, di
                 gateways.append(gateway)
                 targets[name] = Target(name, gateway.url, gateway.key, CHAT_MODEL,
                                        cpu={"runtime": gateway.runtime_cpu})
-                figures[name] = {"edge_cpu_ms": [], "p50_ms": [], "worker_only_cpu_ms": []}
+                figures[name] = {"edge_cpu_ms": [], "p50_ms": [], "worker_only_cpu_ms": [], "stream_cpu_ms": []}
             for target in targets.values():  # warm both before anything counts
                 run(target, 100)
                 run(target, 50, no_key=True)
@@ -54,6 +56,9 @@ def compare(rev: str, rounds: int, requests: int, workdir: Path) -> dict[str, di
                     figures[name]["p50_ms"].append(through["p50_ms"])
                     alone = run(targets[name], requests // 2, no_key=True)
                     figures[name]["worker_only_cpu_ms"].append(alone["runtime_cpu_ms"])
+                    if streams:
+                        streamed = run(targets[name], streams, stream=True)
+                        figures[name]["stream_cpu_ms"].append(streamed["runtime_cpu_ms"])
         finally:
             for gateway in gateways:
                 gateway.stop()
@@ -63,18 +68,21 @@ def compare(rev: str, rounds: int, requests: int, workdir: Path) -> dict[str, di
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.edge_ab", description=__doc__.splitlines()[0])
-    p.add_argument("rev", help="the git revision whose worker/ is A (B is the working tree)")
+    p.add_argument("rev", help="the git revision whose worker/ is A, or a directory holding A's worker/ "
+                   "(B is the working tree)")
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--requests", type=int, default=150, help="sequential chat requests per kind and round")
+    p.add_argument("--streams", type=int, default=0, help="streamed chats per kind and round (0: none)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="edge-ab-") as tmp:
-        figures = compare(args.rev, args.rounds, args.requests, Path(tmp))
-    print("| worker/ | edge CPU/req (ms) | per round | p50 (ms) | Worker-only 401 CPU/req (ms) |")
-    print("|---|---|---|---|---|")
+        figures = compare(args.rev, args.rounds, args.requests, args.streams, Path(tmp))
+    print("| worker/ | edge CPU/req (ms) | per round | p50 (ms) | Worker-only 401 CPU/req (ms) | CPU/stream (ms) |")
+    print("|---|---|---|---|---|---|")
     for name, rows in figures.items():
+        per_stream = f"{statistics.median(rows['stream_cpu_ms']):.2f}" if rows["stream_cpu_ms"] else "n/a"
         print(f"| {name} | {statistics.median(rows['edge_cpu_ms']):.2f} | "
               f"{', '.join(f'{x:.1f}' for x in rows['edge_cpu_ms'])} | {statistics.median(rows['p50_ms']):.2f} "
-              f"| {statistics.median(rows['worker_only_cpu_ms']):.2f} |")
+              f"| {statistics.median(rows['worker_only_cpu_ms']):.2f} | {per_stream} |")
     a, b = (statistics.median(rows["edge_cpu_ms"]) for rows in figures.values())
     print(f"\nB ÷ A edge CPU per request: {b / a:.3f}")
     return 0

@@ -2,7 +2,8 @@
 
 Upstream mode isolates the edge: the runtime runs without containers and fronts a LiteLLM started here
 (`LITELLM_UPSTREAM_URL`), so the node process's CPU is the Worker, the Durable Object and HTTP, nothing else.
-Three looks at the same kind of request, on one keep-alive connection:
+Three looks at the same kind of request (a plain chat, or with `--stream` a streamed one), on one keep-alive
+connection:
   1. `node --cpu-prof` over sequential requests through the edge, and over requests the Worker answers itself
      (a 401): self time by kind of code (Python in Wasm, Pyodide's bridge, Node streams / fetch / HTTP, GC);
   2. cProfile inside Pyodide: which Python functions (profiler overhead inflates call-heavy code);
@@ -29,7 +30,7 @@ from tests.harness import FakeProvider, Gateway, LiteLLMDirect, start_gateway, w
 from tests.harness.procs import ROOT
 
 from . import cpuprofile
-from .config import CHAT_MODEL, pycache_prefix, render_bench_config, strong_key
+from .config import CHAT_MODEL, STREAM_MARKER, STREAM_MODEL, pycache_prefix, render_bench_config, strong_key
 from .measure import PATH, Target, chat_body, percentile
 from .paced import worker_only
 
@@ -43,12 +44,14 @@ def say(line: str) -> None:
 
 
 def runtime_tree(tmp: Path, name: str = "runtime", rev: str | None = None, profiled: bool = False) -> Path:
-    """local/ and worker/ (at git `rev`, else as in the working tree) copied (the runtime finds its root from
-    its own path), the rest linked; `profiled`: bench/profiled_entry.py is the main module."""
+    """local/ and worker/ (at git `rev`, or from the directory `rev` names when it holds a worker/, else as in the
+    working tree) copied (the runtime finds its root from its own path), the rest linked; `profiled`:
+    bench/profiled_entry.py is the main module."""
     tree = tmp / name
     shutil.copytree(ROOT / "local", tree / "local", ignore=shutil.ignore_patterns("test"))
-    if rev is None:
-        shutil.copytree(ROOT / "worker", tree / "worker", ignore=shutil.ignore_patterns("__pycache__"))
+    if rev is None or (Path(rev) / "worker").is_dir():
+        source = ROOT if rev is None else Path(rev)
+        shutil.copytree(source / "worker", tree / "worker", ignore=shutil.ignore_patterns("__pycache__"))
     else:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "worker"], check=True,
                                  capture_output=True).stdout
@@ -66,12 +69,13 @@ def runtime_tree(tmp: Path, name: str = "runtime", rev: str | None = None, profi
     return tree
 
 
-def run(target: Target, n: int, no_key: bool = False) -> dict[str, Any]:
-    """`n` sequential requests on one connection (`no_key`: answered 401 by the Worker alone): the runtime's
-    CPU per request and the p50."""
+def run(target: Target, n: int, no_key: bool = False, stream: bool = False) -> dict[str, Any]:
+    """`n` sequential requests on one connection (`no_key`: answered 401 by the Worker alone; `stream`: streamed
+    chat, STREAM_CHUNKS chunks read whole): the runtime's CPU per request and the p50."""
     headers = worker_only(target.headers) if no_key else target.headers
     expected = 401 if no_key else 200
-    body = chat_body(CHAT_MODEL, "bench-edge-profile")
+    body = (chat_body(STREAM_MODEL, STREAM_MARKER, stream=True) if stream
+            else chat_body(CHAT_MODEL, "bench-edge-profile"))
     conn = target.connect()
     latencies = []
     cpu = target.cpu["runtime"]
@@ -91,12 +95,12 @@ def run(target: Target, n: int, no_key: bool = False) -> dict[str, Any]:
 
 
 def profiled(gateway: Gateway, prof_dir: Path, index: int, target: Target, n: int,
-             no_key: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+             no_key: bool = False, stream: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """`run` inside one V8 CPU profile (bench/cpu_profile_hook.cjs): the run's figures and the profile's summary."""
     assert gateway.process is not None
     os.kill(gateway.process.pid, signal.SIGUSR2)
     wait_for(lambda: (prof_dir / f"started-{index}").exists(), 10.0)
-    figures = run(target, n, no_key)
+    figures = run(target, n, no_key, stream)
     os.kill(gateway.process.pid, signal.SIGUSR2)
     done = wait_for(lambda: next(prof_dir.glob(f"{index}.cpuprofile"), None), 30.0)
     samples, per_sample_ms = cpuprofile.load(done, WASM)
@@ -114,7 +118,7 @@ def get(target: Target, path: str) -> Any:
     return json.loads(payload) if payload[:1] in (b"{", b"[") else payload.decode()
 
 
-def profile(requests: int, cprofile_requests: int, workdir: Path) -> dict[str, Any]:
+def profile(requests: int, cprofile_requests: int, workdir: Path, stream: bool = False) -> dict[str, Any]:
     prof_dir = workdir / "cpuprof"
     prof_dir.mkdir()
     with FakeProvider.start() as fake:
@@ -134,16 +138,16 @@ def profile(requests: int, cprofile_requests: int, workdir: Path) -> dict[str, A
             try:
                 target = Target("edge", gateway.url, gateway.key, CHAT_MODEL, cpu={"runtime": gateway.runtime_cpu})
                 say("warming up")
-                run(target, 200)
+                run(target, 20 if stream else 200, stream=stream)
                 run(target, 100, no_key=True)
-                windows = {"plain": run(target, requests)}  # no profiler: the CPU the others are compared with
+                windows = {"plain": run(target, requests, stream=stream)}  # no profiler: what the others compare with
                 say(f"V8 CPU profile: {requests} requests through the edge, {requests} answered 401")
                 nodeprof = {}
-                windows["edge"], nodeprof["edge"] = profiled(gateway, prof_dir, 0, target, requests)
+                windows["edge"], nodeprof["edge"] = profiled(gateway, prof_dir, 0, target, requests, stream=stream)
                 windows["worker"], nodeprof["worker"] = profiled(gateway, prof_dir, 1, target, requests, no_key=True)
                 say(f"cProfile in Pyodide over {cprofile_requests} requests")
                 get(target, "/__bench/profile/start")
-                windows["cprofile"] = run(target, cprofile_requests)
+                windows["cprofile"] = run(target, cprofile_requests, stream=stream)
                 stats = get(target, "/__bench/profile/stop")
                 micro = get(target, "/__bench/micro")
             finally:
@@ -187,10 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.edge_profile", description=__doc__.splitlines()[0])
     p.add_argument("--requests", type=int, default=1500, help="requests per node --cpu-prof window")
     p.add_argument("--cprofile-requests", type=int, default=300)
+    p.add_argument("--stream", action="store_true", help="streamed chats (STREAM_CHUNKS chunks STREAM_DELAY_MS "
+                   "apart: ~0.45 s each, so use fewer requests) instead of plain ones; the 401s stay plain")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "edge_profile.json")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="edge-profile-") as tmp:
-        out = profile(args.requests, args.cprofile_requests, Path(tmp))
+        out = profile(args.requests, args.cprofile_requests, Path(tmp), args.stream)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     render(out)
     return 0

@@ -7,7 +7,8 @@ Two minimal workers under bench/floors/, each served by `node local/cli.mjs --pr
   rpc   - Worker → one Durable Object RPC call that writes one SQLite row → a tiny answer; its `/bare` path is
           the same Worker answering alone, so the call's own cost is rpc - bare.
 Measured with the provider direct in interleaved rounds (each kind on its own keep-alive connection, the order
-rotating every round), sequential: p50 / p99 and the runtime's (node) CPU per request.
+rotating every round), sequential: p50 / p99 and the runtime's (node) CPU per request; then streams through the
+relay and direct (bench/measure.py `streaming`: each chunk's delay from the fake's send time, coalesced reads).
 The relay reaches the upstream with the runtime's `fetch` (Node's undici here) where the gateway's Durable Object
 reaches its container by `getTcpPort().fetch` (local/container_fetch.mjs): locally the two hops' HTTP clients
 differ, which the CPU over the floor includes (in workerd both are its own fetch).
@@ -28,15 +29,19 @@ from typing import Any
 
 from tests.harness import ROOT, start_gateway
 
-from .config import CHAT_MODEL, FAKE_OPENAI_KEY, STREAM_MODEL, Counts, strong_key
+from .config import CHAT_MODEL, FAKE_OPENAI_KEY, STREAM_CHUNKS, STREAM_DELAY_MS, Counts, strong_key
 from .http1 import BlockingConn
 from .local import Say, stop
-from .measure import PATH, Target, chat_body, foreign_since, mark, percentile
+from .measure import PATH, Target, chat_body, foreign_since, mark, percentile, streaming
 from .virtual_keys import KEY_OBJECT_CALLS
 
 FLOORS = ROOT / "bench" / "floors"
 BARE_PATH = "/bare"  # bench/floors/rpc/entry.py: the Worker answers without calling its object
 KINDS = ("provider", "relay", "bare", "rpc")
+# The fake's own name for the bench's stream (bench.config: "bench-stream" is LiteLLM's name for it): the relay
+# passes the body on untouched, so the fake reads the model from it.
+UPSTREAM_STREAM_MODEL = f"gpt-delay{STREAM_DELAY_MS}-chunks{STREAM_CHUNKS}"
+STREAMED = ("provider", "relay")  # streams through the relay, against the same streams direct
 LABELS = {"provider": "provider direct", "relay": "relay: Worker → Durable Object → provider",
           "bare": "Worker alone, tiny answer", "rpc": "Worker → Durable Object RPC, one SQLite INSERT"}
 
@@ -79,7 +84,7 @@ def floor_rounds(fake_url: str, counts: Counts, runtime_env: dict[str, str], wor
             runtimes[name] = runtime
 
         def kind(name: str, url: str, path: str, cpu: Callable[[], float] | None) -> Kind:
-            return Kind(Target(LABELS[name], url, FAKE_OPENAI_KEY, STREAM_MODEL), path, cpu)
+            return Kind(Target(LABELS[name], url, FAKE_OPENAI_KEY, UPSTREAM_STREAM_MODEL), path, cpu)
 
         relay, rpc = runtimes["relay"], runtimes["rpc"]
         kinds = {"provider": kind("provider", fake_url, PATH, None),
@@ -115,6 +120,8 @@ def _rounds(kinds: dict[str, Kind], counts: Counts) -> dict[str, Any]:
     for name, k in kinds.items():
         out[name] = {"p50_ms": _ms(percentile(k.latencies, 50)), "p99_ms": _ms(percentile(k.latencies, 99)),
                      "runtime_cpu_ms": _ms(k.cpu_s / n) if k.cpu else None}
+    for name in STREAMED:  # after the rounds: a stream's 20 ms pauses would leave the rounds' CPU figures idle
+        out[name]["stream"] = streaming(kinds[name].target, counts)
     out["relay_over_provider_p50_ms"] = round(out["relay"]["p50_ms"] - out["provider"]["p50_ms"], 3)
     out["rpc_call_p50_ms"] = round(out["rpc"]["p50_ms"] - out["bare"]["p50_ms"], 3)
     out["rpc_call_cpu_ms"] = round(out["rpc"]["runtime_cpu_ms"] - out["bare"]["runtime_cpu_ms"], 3)
@@ -134,6 +141,16 @@ def over_floor(results: dict[str, Any]) -> dict[str, float | None]:
     out = {"gateway_edge_p50_ms": edge_p50, "relay_edge_p50_ms": floors["relay_over_provider_p50_ms"],
            "edge_cpu_ms": paced["edge_cpu_ms"], "relay_cpu_ms": floors["relay"]["runtime_cpu_ms"]}
     out["p50_over_floor_ms"] = _minus(edge_p50, out["relay_edge_p50_ms"])
+    # A stream's chunk delay added by the edge: through the gateway minus LiteLLM direct (run_target's streams,
+    # bench/measure.py; not measured by --smoke), against the relay's minus the provider's.
+    targets = results.get("targets", {})
+    if "gateway" in targets and "litellm" in targets and "stream" in floors["relay"]:
+        p99 = {name: targets[name]["streaming"]["delay_p99_ms"] for name in ("gateway", "litellm")}
+        out["stream_edge_p99_ms"] = _minus(p99["gateway"], p99["litellm"])
+        out["relay_stream_edge_p99_ms"] = _minus(floors["relay"]["stream"]["delay_p99_ms"],
+                                                 floors["provider"]["stream"]["delay_p99_ms"])
+        out["stream_p99_over_floor_ms"] = _minus(out["stream_edge_p99_ms"], out["relay_stream_edge_p99_ms"])
+        out["stream_coalesced"] = targets["gateway"]["streaming"]["coalesced_reads"]
     out["cpu_over_floor_ms"] = _minus(out["edge_cpu_ms"], out["relay_cpu_ms"])
     keys = results.get("virtual_keys")
     if keys and "key" in keys["added"]:
@@ -164,6 +181,13 @@ def floor_table(floors: dict[str, Any], over: dict[str, float | None]) -> str:
                      f"edge {_f(over['gateway_edge_p50_ms'])} ms vs the floor's {_f(over['relay_edge_p50_ms'])}), "
                      f"{_f(over['cpu_over_floor_ms'], '+')} ms edge CPU per request ({_f(over['edge_cpu_ms'])} vs "
                      f"{_f(over['relay_cpu_ms'])}).")
+    if "stream_p99_over_floor_ms" in over:
+        lines.append(f"Stream chunk delay p99 added by the edge, over the relay floor's: "
+                     f"{_f(over['stream_p99_over_floor_ms'], '+')} ms (gateway minus LiteLLM direct "
+                     f"{_f(over['stream_edge_p99_ms'])} ms vs relay minus provider "
+                     f"{_f(over['relay_stream_edge_p99_ms'])}); "
+                     f"{over['stream_coalesced']} coalesced reads through the gateway, "
+                     f"{floors['relay']['stream']['coalesced_reads']} through the relay.")
     if "key_p50_over_floor_ms" in over:
         lines.append(f"Virtual key over its floor ({KEY_OBJECT_CALLS['key']} key-object calls at the RPC floor's "
                      f"price: {_f(over['key_calls_at_floor_p50_ms'])} ms p50, {_f(over['key_calls_at_floor_cpu_ms'])} "

@@ -13,6 +13,7 @@ from .burst import burst_table
 from .floors import floor_table
 from .hostile import forged_table, forged_verdict
 from .memory import memory_table, memory_verdicts
+from .ring import table as ring_table
 from .virtual_keys import key_table
 
 # The targets. Overheads compare the gateway with LiteLLM direct measured in the same run.
@@ -296,7 +297,8 @@ def render(results: dict[str, Any], say: Callable[[str], None] = print) -> None:
     if not results.get("remote"):
         say(scale_table(results))
         say("")
-    for key, section in (("cold_burst", burst_table), ("forged_key", forged_table), ("memory", memory_table)):
+    for key, section in (("cold_burst", burst_table), ("forged_key", forged_table), ("memory", memory_table),
+                         ("ring", ring_table)):
         if results.get(key):
             say(section(results[key]))
             say("")

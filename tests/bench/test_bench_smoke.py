@@ -56,7 +56,7 @@ def test_results_json_shape(smoke: tuple[str, dict]) -> None:
     _, results = smoke
     assert results["smoke"] is True and results["leftovers"] == []
     expected = {"machine", "counts", "config", "targets", "cold_start", "ratios", "verdicts", "noise", "duration_s",
-                "paced", "cold_burst", "virtual_keys", "forged_key", "memory"}
+                "paced", "cold_burst", "virtual_keys", "forged_key", "memory", "ring"}
     assert expected <= set(results)
     assert set(results["targets"]) == {"provider", "gateway", "gateway_n2"}  # smoke skips LiteLLM direct
     assert {"throughput_rps", "errors"} <= set(results["targets"].pop("gateway_n2")["concurrent"])
@@ -144,3 +144,22 @@ def test_memory(smoke: tuple[str, dict]) -> None:
     assert streams["streams"] == 64 and streams["not_200"] == 0
     assert streams["within"] == (streams["peak"]["total"] <= memory["burst_total_budget"])
     assert "| memory † (" in stdout and "| idle baseline" in stdout
+
+
+def test_recent_ring(smoke: tuple[str, dict]) -> None:
+    stdout, results = smoke
+    ring = results["ring"]
+    us = ring["us_per_booking"]
+    assert set(us) == {"key", "key_no_ring", "master", "master_no_ring"} and all(v > 0 for v in us.values())
+    assert ring["ring_us"] == {"key": round(us["key"] - us["key_no_ring"], 2),
+                               "master": round(us["master"] - us["master_no_ring"], 2)}
+    assert "| recent-requests ring † (" in stdout
+
+
+def test_stream_floor(smoke: tuple[str, dict]) -> None:
+    stdout, results = smoke
+    floors, over = results["floors"], results["over_floor"]
+    for name in ("provider", "relay"):
+        assert {"delay_p99_ms", "coalesced_reads", "chunks"} <= set(floors[name]["stream"])
+    # Its edge share needs LiteLLM direct's streams, which smoke skips: no row rather than a wrong one.
+    assert "stream_p99_over_floor_ms" not in over and "Stream chunk delay p99 added by the edge" not in stdout

@@ -84,6 +84,17 @@ class Observer(Protocol):
     def awaiting_usage(self) -> bool: ...
 
 
+_RELAY_PIPE: Any = None
+
+
+def _relay_pipe_options() -> Any:
+    """One JS options object per isolate: pipeTo reads it when called and keeps no reference to it."""
+    global _RELAY_PIPE
+    if _RELAY_PIPE is None:
+        _RELAY_PIPE = js_dict({"preventAbort": True, "preventCancel": True})
+    return _RELAY_PIPE
+
+
 def relay(body: Any, on_chunk: Callable[[], None] | None, on_end: Callable[[bool], bytes | None],
           observer: Observer | None = None, read_on_s: float = 0.0) -> Any:
     """The bytes of `body`, for the client; `on_end(upstream_failed)` runs once it is over.
@@ -126,7 +137,7 @@ def relay(body: Any, on_chunk: Callable[[], None] | None, on_end: Callable[[bool
         try:
             # preventAbort: an upstream failure leaves the client's side open for the closing bytes.
             # preventCancel: a client that leaves does not stop the upstream by itself; that is decided below.
-            await body.pipeTo(pipe.writable, js_dict({"preventAbort": True, "preventCancel": True}))
+            await body.pipeTo(pipe.writable, _relay_pipe_options())
         except JsException:
             failed = True  # the upstream failed, or the client left: told apart below
         try:

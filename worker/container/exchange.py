@@ -60,24 +60,28 @@ class Limits:
 
 class IdleGuard:
     """Aborts a response body that has been silent for STREAM_IDLE_SECONDS (streams only: a JSON answer is
-    bounded by the deadline alone). One timer per stream, re-armed lazily: chunks only note the time."""
+    bounded by the deadline alone). One timer per stream, re-armed lazily: chunks only note the time.
+    A bare `call_later`, not a task that sleeps: in Pyodide each task step and each cancellation is one more
+    event-loop handle (a JS setTimeout and a callable proxy)."""
 
     def __init__(self, idle_s: float, abort: Callable[[], None]) -> None:
         self._idle_s = idle_s
         self._abort = abort
         self._last = time.monotonic()
         self.tripped = False
-        self._task = asyncio.ensure_future(self._run())
+        self._loop = asyncio.get_running_loop()
+        self._timer = self._loop.call_later(idle_s + 0.01, self._check)
 
     def touch(self) -> None:
         self._last = time.monotonic()
 
     def stop(self) -> None:
-        self._task.cancel()  # no timer outlives its stream
+        self._timer.cancel()  # no timer outlives its stream
 
-    async def _run(self) -> None:
-        while (wait := self._last + self._idle_s - time.monotonic()) > 0:
-            await asyncio.sleep(wait + 0.01)
+    def _check(self) -> None:
+        if (wait := self._last + self._idle_s - time.monotonic()) > 0:
+            self._timer = self._loop.call_later(wait + 0.01, self._check)
+            return
         self.tripped = True
         self._abort()
 

@@ -71,18 +71,22 @@ async def proxy(send: Transport, litellm_key: str, request: Any, target: str, re
 
     if upstream.status >= 400:
         return await _error_answer(upstream, request_id, dialect, lambda: exchange.release(upstream.status))
-    headers = make_headers(client_response_headers(iter_headers(upstream.headers), request_id))
+    pairs = iter_headers(upstream.headers)
+    headers = make_headers(client_response_headers(pairs, request_id))
     body = upstream.body
     if not present(body):
         exchange.release(upstream.status)
         return Response(rewrapped(upstream, None, headers))
-    content_type = header(upstream.headers, "content-type")
+    # Read from the pairs already in Python, not one crossing each: JS Headers iterate lower-case names, repeated
+    # ones joined as `get` joins them (but Set-Cookie, which is not read here).
+    named = dict(pairs)
+    content_type = named.get("content-type")
     sse = media_type(content_type) == "text/event-stream"
     idle = exchange.watch_idle(lambda: controller.abort()) if sse else None
     # An upload's size is known once LiteLLM answers: it reads the whole body first.
     request_bytes = declared_bytes if budget is None else budget.seen
-    observer = None if meter is None else meter.observe(content_type, header(upstream.headers, COST_HEADER),
-                                                        header(upstream.headers, MODEL_GROUP_HEADER), request_bytes)
+    observer = None if meter is None else meter.observe(content_type, named.get(COST_HEADER),
+                                                        named.get(MODEL_GROUP_HEADER), request_bytes)
 
     def on_end(failed: bool) -> bytes | None:
         return exchange.body_ended(upstream.status, failed, bool(deadline.aborted), sse)
