@@ -27,6 +27,7 @@ from edge.plan import caller_of
 from jsonlog import EventLog
 from keys.admin import is_admin_path, loggable_path
 from keys.objects import KeyDirectory, VirtualKey
+from keys.rpc import KeyServiceError
 from protocol import (
     STATE_PATH,
     WARM_PATH,
@@ -58,8 +59,10 @@ class Default(WorkerEntrypoint):
 
         try:
             response = await self._answer(request, route, method, path, settings, request_id, origin)
-        except (JsException, OSError) as exc:  # a Durable Object failure reaches us as AbortError
-            log.emit("error", "edge_failure", request_id=request_id, error=str(exc)[:200])
+        except (JsException, OSError, KeyServiceError) as exc:  # a Durable Object failure reaches us as AbortError
+            # Never the message of a JS error: a Durable Object's can carry its traceback or an address.
+            what = str(exc)[:200] if isinstance(exc, KeyServiceError) else getattr(exc, "name", type(exc).__name__)
+            log.emit("error", "edge_failure", request_id=request_id, error=what)
             response = error_response(errors.gateway_error(), request_id, dialect_for(path))
         response = with_headers(response, {**dialect_for(path).request_id_headers(request_id),
                                            **settings.cors.response_headers(origin)})
