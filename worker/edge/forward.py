@@ -56,6 +56,7 @@ class Forward:
         self._keys: KeyGate | None = None
         self._key: str | None = None  # a virtual key's (None: the master key)
         self._admission: Admission | None = None
+        self._namespace = containers_of(env)  # the container instances' (None: not bound)
 
     async def answer(self) -> Response:
         """Who asks comes first: a key that is not live gets its 401 before anything of the body is judged or
@@ -63,7 +64,7 @@ class Forward:
         incoming, settings = self._request.js_object, self._settings
         bound = keys_bound(self._env)
         caller = caller_of(key_of(incoming.headers), settings.master_key, bound, settings.key_mark_secret,
-                           containers_of(self._env) is not None)
+                           self._namespace is not None)
         if isinstance(caller, errors.GatewayError):
             return error_response(caller, self._request_id, self._dialect)
         self._keys = KeyGate(self._env, self._ctx) if bound else None
@@ -139,7 +140,7 @@ class Forward:
         keys, admission, key = self._keys, self._admission, self._key
         stores = method == "POST" and target == RESPONSES_PATH
         ticket = None if keys is None else keys.ticket(key, admission, model, added_usage, stores)
-        namespace = containers_of(self._env)
+        namespace = self._namespace
 
         def send(to: str, warm_only: str | None = None) -> Any:
             forwarded = _outgoing(incoming, request.url, path, target, method, body)

@@ -37,7 +37,7 @@ from rules.routing import upstream_path
 
 MODELS_PATH = "/v1/models"
 OWNER_WAIT_S = 2.0  # how long a stored response's first follow-up waits for its creation to be booked
-OWNER_RETRY_S = 0.05
+OWNER_RETRY_S = 0.05  # the first wait; each next one doubles, so a key that keeps missing costs ~5 calls, not 40
 
 
 def keys_bound(env: Any) -> bool:
@@ -86,12 +86,13 @@ class KeyGate:
         """The model of a stored response `key` created (None: not its own). A response is recorded when its
         creation is booked, just after its last byte: while other requests of the key are in flight, a miss is
         asked again for up to OWNER_WAIT_S, so a client that follows up at once is not refused."""
-        deadline = time.monotonic() + OWNER_WAIT_S
+        deadline, wait = time.monotonic() + OWNER_WAIT_S, OWNER_RETRY_S
         while True:
             model, pending = await client.owner(self._rpc, token_of(key), response_id, admission.lease)
             if model is not None or not pending or time.monotonic() >= deadline:
                 return model
-            await asyncio.sleep(OWNER_RETRY_S)
+            await asyncio.sleep(wait)
+            wait *= 2
 
     @staticmethod
     def ticket(key: str | None, admission: Admission | None, model: str | None, added_usage: bool,

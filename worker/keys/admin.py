@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl
@@ -22,6 +23,7 @@ from keys.report import GROUPS, spend_report
 from metering.recent import MAX_RECENT, log_rows
 from rules import errors, json_scan
 from rules.errors import GatewayError, Refused
+from storage.sql import Row
 
 FAN_OUT = 32  # key objects asked at once by /key/list?return_full_object and /spend/report
 MAX_PAGE_SIZE = 100  # LiteLLM's bound for /key/list `size`
@@ -253,36 +255,35 @@ async def _report(params: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
             raise Invalid(name, "a date as YYYY-MM-DD")
     if group_by not in GROUPS:
         raise Invalid("group_by", "one of key, model, day")
-    keys = (await rpc.call(DIRECTORY, "everyone", {}))["keys"]
-    only = params.get("api_key")  # one key's report (LiteLLM's filter name): its token, or the key itself
-    if only:
-        token = MASTER if only == MASTER else _token(only, "api_key")
-        keys = [key for key in keys if key["token"] == token]
-    ledgers = await _gather([rpc.call(key["token"], "ledger", {"start_day": start, "end_day": end}) for key in keys])
-    per_key = [(key, ledger["rows"]) for key, ledger in zip(keys, ledgers, strict=True)]
-    if not only or only == MASTER:
-        master = {"token": MASTER, "key_name": None, "key_alias": MASTER_ALIAS}
-        per_key.insert(0, (master, await rpc.master_ledger(start, end)))
+    per_key = await _each_key(params, rpc, "ledger", {"start_day": start, "end_day": end},
+                              lambda: rpc.master_ledger(start, end))
     return Answer(200, spend_report(per_key, group_by, start, end))
 
 
 async def _logs(params: dict[str, Any], rpc: Rpc, now_ms: int) -> Answer:
     """The recent requests of one key (`api_key`: the key, its token, or `master`) or of every key, newest first."""
     limit = _whole(params, "limit", 50, 1, MAX_LOGS)
+    each = min(limit, MAX_RECENT)
+    per_key = await _each_key(params, rpc, "recent", {"limit": each}, lambda: rpc.master_recent(each))
+    if params.get("api_key") not in (None, "", MASTER) and not per_key:
+        raise Refused(errors.key_not_found("api_key"))
+    return Answer(200, {"data": log_rows(per_key, limit)})
+
+
+async def _each_key(params: dict[str, Any], rpc: Rpc, op: str, payload: dict[str, Any],
+                    master_rows: Callable[[], Awaitable[list[Row]]]) -> list[tuple[dict[str, Any], list[Row]]]:
+    """Each key's directory row with the rows `op` answers for it, the master key's first: every key, or the one
+    `api_key` names (LiteLLM's filter: a key, its token, or `master`); none when it names no key."""
     keys = (await rpc.call(DIRECTORY, "everyone", {}))["keys"]
     only = params.get("api_key")
     if only:
         token = MASTER if only == MASTER else _token(only, "api_key")
         keys = [key for key in keys if key["token"] == token]
-        if token != MASTER and not keys:
-            raise Refused(errors.key_not_found("api_key"))
-    each = min(limit, MAX_RECENT)
-    answers = await _gather([rpc.call(key["token"], "recent", {"limit": each}) for key in keys])
+    answers = await _gather([rpc.call(key["token"], op, payload) for key in keys])
     per_key = [(key, answer["rows"]) for key, answer in zip(keys, answers, strict=True)]
     if not only or only == MASTER:
-        master = {"token": MASTER, "key_name": None, "key_alias": MASTER_ALIAS}
-        per_key.insert(0, (master, await rpc.master_recent(each)))
-    return Answer(200, {"data": log_rows(per_key, limit)})
+        per_key.insert(0, ({"token": MASTER, "key_name": None, "key_alias": MASTER_ALIAS}, await master_rows()))
+    return per_key
 
 
 async def _gather(calls: list[Any]) -> list[Any]:
