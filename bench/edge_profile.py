@@ -33,9 +33,11 @@ from . import cpuprofile
 from .config import CHAT_MODEL, STREAM_MARKER, STREAM_MODEL, pycache_prefix, render_bench_config, strong_key
 from .measure import PATH, Target, chat_body, percentile
 from .paced import worker_only
+from .virtual_keys import generate
 
 WASM = ROOT / "node_modules" / "pyodide" / "pyodide.asm.wasm"
 HOOK = ROOT / "bench" / "cpu_profile_hook.cjs"
+HANDLE_REQUESTS = 200
 PROFILE_INTERVAL_US = 250  # V8's default 1000 µs gives too few samples per request
 
 
@@ -118,7 +120,8 @@ def get(target: Target, path: str) -> Any:
     return json.loads(payload) if payload[:1] in (b"{", b"[") else payload.decode()
 
 
-def profile(requests: int, cprofile_requests: int, workdir: Path, stream: bool = False) -> dict[str, Any]:
+def profile(requests: int, cprofile_requests: int, workdir: Path, stream: bool = False,
+            rev: str | None = None, virtual_key: str | None = None) -> dict[str, Any]:
     prof_dir = workdir / "cpuprof"
     prof_dir.mkdir()
     with FakeProvider.start() as fake:
@@ -133,10 +136,13 @@ def profile(requests: int, cprofile_requests: int, workdir: Path, stream: bool =
                    "NODE_OPTIONS": f"--require={HOOK}", "BENCH_CPU_PROFILE_DIR": str(prof_dir),
                    "BENCH_CPU_PROFILE_INTERVAL_US": str(PROFILE_INTERVAL_US)}
             gateway = start_gateway(key=strong_key(), litellm_config=None, containers=False, env=env,
-                                    cli=runtime_tree(workdir, profiled=True) / "local" / "cli.mjs",
+                                    cli=runtime_tree(workdir, rev=rev, profiled=True) / "local" / "cli.mjs",
                                     log_file=workdir / "gw.log")
             try:
-                target = Target("edge", gateway.url, gateway.key, CHAT_MODEL, cpu={"runtime": gateway.runtime_cpu})
+                key = gateway.key
+                if virtual_key is not None:  # the same requests with a virtual key: its two key-object calls
+                    key, _ = generate(gateway, "edge-profile", **json.loads(virtual_key))
+                target = Target("edge", gateway.url, key, CHAT_MODEL, cpu={"runtime": gateway.runtime_cpu})
                 say("warming up")
                 run(target, 20 if stream else 200, stream=stream)
                 run(target, 100, no_key=True)
@@ -150,12 +156,18 @@ def profile(requests: int, cprofile_requests: int, workdir: Path, stream: bool =
                 windows["cprofile"] = run(target, cprofile_requests, stream=stream)
                 stats = get(target, "/__bench/profile/stop")
                 micro = get(target, "/__bench/micro")
+                say(f"event-loop callbacks over {HANDLE_REQUESTS} requests")
+                get(target, "/__bench/handles/start")
+                run(target, HANDLE_REQUESTS, stream=stream)
+                loop_stats = get(target, "/__bench/handles/stop")
             finally:
                 gateway.stop()
         finally:
             litellm.stop()
     return {"windows": windows, "interval_us": PROFILE_INTERVAL_US, "node": nodeprof, "cprofile": stats,
-            "micro_us": micro}
+            "micro_us": micro, "loop_callbacks_per_request": loop_stats["count"] / HANDLE_REQUESTS,
+            "python_gc": {"requests": HANDLE_REQUESTS, "runs": loop_stats.get("gc_runs", {}),
+                          "ms": loop_stats.get("gc_ms", {})}}
 
 
 def render(out: dict[str, Any]) -> None:
@@ -185,6 +197,11 @@ def render(out: dict[str, Any]) -> None:
     print("\n| one step, no profiler | µs |\n|---|---|")
     for name, us in out["micro_us"].items():
         print(f"| {name} | {us:.1f} |")
+    print(f"\nEvent-loop callbacks (task steps, done callbacks, JS-promise wake-ups; each a JS timer and a new "
+          f"proxy) per request: {out['loop_callbacks_per_request']:.2f}")
+    gc_runs, gc_ms = out["python_gc"]["runs"], out["python_gc"]["ms"]
+    print(f"Python's cyclic collector over {out['python_gc']['requests']} requests: " + (", ".join(
+        f"generation {gen}: {gc_runs[gen]} runs, {gc_ms[gen]:.1f} ms" for gen in sorted(gc_runs)) or "no runs"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,10 +210,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cprofile-requests", type=int, default=300)
     p.add_argument("--stream", action="store_true", help="streamed chats (STREAM_CHUNKS chunks STREAM_DELAY_MS "
                    "apart: ~0.45 s each, so use fewer requests) instead of plain ones; the 401s stay plain")
+    p.add_argument("--rev", help="profile worker/ at this git revision, or in this directory (default: the tree)")
+    p.add_argument("--virtual-key", metavar="JSON", help='through a virtual key generated with these settings, '
+                   'e.g. \'{}\' or \'{"rpm_limit": 100000}\' (default: the master key)')
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "edge_profile.json")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="edge-profile-") as tmp:
-        out = profile(args.requests, args.cprofile_requests, Path(tmp), args.stream)
+        out = profile(args.requests, args.cprofile_requests, Path(tmp), args.stream, args.rev,
+                      args.virtual_key)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     render(out)
     return 0

@@ -5,11 +5,15 @@ Runs in Pyodide, where the Worker and every Durable Object share one interpreter
   GET /__bench/profile/start  - cProfile on
   GET /__bench/profile/stop   - cProfile off; answers the top functions as JSON
   GET /__bench/micro          - overhead-free timings of single per-request steps, in microseconds
+  GET /__bench/handles/start  - count the event loop's scheduled callbacks (each a JS timer and a new proxy)
+  GET /__bench/handles/stop   - stop counting; answers the count
 """
 
 from __future__ import annotations
 
+import asyncio
 import cProfile
+import gc
 import json
 import pstats
 import time
@@ -29,6 +33,40 @@ globals().update({name: getattr(entry, name) for name in dir(entry) if not name.
 TOP = 60
 MICRO_ROUNDS = 300
 _profile = cProfile.Profile()
+_handles: dict[str, Any] = {"count": 0}
+_gc_started: list[float] = []
+
+
+def _gc_timer(phase: str, info: dict[str, Any]) -> None:
+    """Python's cyclic collector, timed per generation: a full collection walks every object the isolate holds."""
+    if phase == "start":
+        _gc_started.append(time.perf_counter())
+    elif _gc_started:
+        spent = _handles.setdefault("gc_ms", {})
+        generation = str(info["generation"])
+        spent[generation] = spent.get(generation, 0.0) + (time.perf_counter() - _gc_started.pop()) * 1000
+        runs = _handles.setdefault("gc_runs", {})
+        runs[generation] = runs.get(generation, 0) + 1
+
+
+def _count_handles(on: bool) -> None:
+    """Every task step, done callback and JS-promise wake-up goes through the WebLoop's call_later (call_soon
+    included): counted on the loop instance, so nothing else changes."""
+    loop = asyncio.get_event_loop()
+    if not on:
+        loop.__dict__.pop("call_later", None)
+        gc.callbacks.remove(_gc_timer)
+        return
+    plain = type(loop).call_later
+    _handles.clear()
+    _handles["count"] = 0
+    gc.callbacks.append(_gc_timer)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        _handles["count"] += 1
+        return plain(loop, *args, **kwargs)
+
+    loop.call_later = counted  # type: ignore[method-assign]
 
 
 def _stats() -> dict[str, Any]:
@@ -82,6 +120,12 @@ class Default(entry.Default):  # type: ignore[misc,valid-type]
             answer = json.dumps(_stats())
             _profile.clear()
             return Response(answer)
+        if path == "/__bench/handles/start":
+            _count_handles(True)
+            return Response("on")
+        if path == "/__bench/handles/stop":
+            _count_handles(False)
+            return Response(json.dumps(_handles))
         if path == "/__bench/micro":
             return Response(json.dumps(_micro(self.env, request.js_object.headers)))
         return await super().fetch(request)

@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Coroutine
 from typing import Any
 
 _background: set[asyncio.Task[Any]] = set()  # strong refs: a pending task must not be collected
 
+# Pyodide's event loop runs every task step and every done callback as a JS timer callback, each through a new
+# proxy: a task that never waits cost about 34 µs (bench/LEVERS.md). Started eagerly (Python 3.12+, the worker's
+# 3.13), a coroutine runs at once up to its first real wait, and one that never waits (a master-key booking)
+# costs no callback at all. CPython 3.11, which only the unit tests run on, schedules it as before.
+_EAGER = sys.version_info >= (3, 12)
+
 
 def background(coroutine: Coroutine[Any, Any, Any]) -> None:
-    task = asyncio.ensure_future(coroutine)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    """Runs `coroutine` now, up to its first wait, and the rest on the event loop; nobody awaits it."""
+    if _EAGER:
+        task = asyncio.Task(_kept(coroutine), loop=asyncio.get_event_loop(), eager_start=True)  # type: ignore[call-arg]
+    else:
+        task = asyncio.ensure_future(_kept(coroutine))
+    if not task.done():  # one that ran to its end within the call has nothing to keep alive
+        _background.add(task)
+
+
+async def _kept(coroutine: Coroutine[Any, Any, Any]) -> None:
+    """The task lets go of its own reference as it ends: no done callback, which would be one more callback."""
+    try:
+        await coroutine
+    finally:
+        _background.discard(asyncio.current_task())  # type: ignore[arg-type]

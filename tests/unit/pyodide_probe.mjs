@@ -47,3 +47,29 @@ for name in ("rpcMap", "rpcObject"):
     print(name, from_rpc(getattr(js, name)))
 print("python", from_rpc({"a": [None, {"b": 1}]}))
 `);
+// tasks.background in Pyodide's event loop, where every callback it schedules is a JS timer and a new proxy.
+await py.runPythonAsync(`
+import asyncio
+import tasks
+loop = asyncio.get_event_loop()
+scheduled = []
+plain = type(loop).call_later
+loop.call_later = lambda *a, **k: (scheduled.append(1), plain(loop, *a, **k))[1]
+ran = []
+async def never_waits():
+    ran.append("booked")
+tasks.background(never_waits())
+print("background never waits", ran, len(scheduled), len(tasks._background))
+async def waits():
+    await asyncio.sleep(0)
+    ran.append("woke")
+tasks.background(waits())
+print("background waits", ran, len(tasks._background))
+await asyncio.sleep(0.01)
+print("background woke", ran, len(tasks._background))
+async def fails():
+    raise ValueError("x")
+tasks.background(fails())
+print("background failed quietly", len(tasks._background))
+del loop.call_later
+`);

@@ -37,3 +37,15 @@ def test_an_rpc_result_is_plain_python_in_either_shape_with_none_for_null() -> N
                "'text': 't', 'flag': False}}"
     assert f"rpcMap {expected}" in out and f"rpcObject {expected}" in out
     assert "python {'a': [None, {'b': 1}]}" in out  # what an SDK already converted passes unchanged
+
+
+@NEEDS_NODE
+def test_background_work_runs_at_once_and_only_what_waits_is_kept() -> None:
+    """tasks.background in Pyodide (Python 3.13): a coroutine that never waits (a master-key booking) runs to its end
+    within the call and schedules no event-loop callback (each is a JS timer and a new proxy); one that waits is
+    kept referenced until it ends, then let go; a failure stays in its task."""
+    out = probe()
+    assert "background never waits ['booked'] 0 0" in out
+    assert "background waits ['booked'] 1" in out  # started, pending, held
+    assert "background woke ['booked', 'woke'] 0" in out
+    assert "background failed quietly 0" in out

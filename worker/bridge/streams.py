@@ -145,9 +145,14 @@ def relay(body: Any, on_chunk: Callable[[], None] | None, on_end: Callable[[bool
             # failed body reads as over at once, one whose client left is read on or stopped here.
             if observer is not None and observer.awaiting_usage:
                 await _read_on(body, observer, read_on_s)
-            else:
+            elif failed:
                 with contextlib.suppress(JsException):
                     await body.cancel(js.Error.new("the client has gone"))
+            else:
+                # Not awaited: a body that ended, or one still open, resolves its cancel (only an errored one
+                # rejects, and its pipe would have failed), and each await of a JS promise is two event-loop
+                # timer callbacks on every answer (bench/LEVERS.md).
+                body.cancel(js.Error.new("the client has gone"))
             writer = pipe.writable.getWriter() if failed else None
             # The client's side errored: the client left, which is no upstream failure to tell anyone about.
             failed = writer is not None and present(writer.desiredSize)
