@@ -14,6 +14,7 @@ medians; the records are in bench/LEVERS.md.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -24,9 +25,11 @@ from tests.harness import FakeProvider, LiteLLMDirect, start_gateway
 from .config import CHAT_MODEL, pycache_prefix, render_bench_config, strong_key
 from .edge_profile import run, runtime_tree
 from .measure import Target
+from .virtual_keys import generate
 
 
-def compare(rev: str, rounds: int, requests: int, streams: int, workdir: Path) -> dict[str, dict[str, list[float]]]:
+def compare(rev: str, rounds: int, requests: int, streams: int, workdir: Path,
+            virtual_key: str | None = None) -> dict[str, dict[str, list[float]]]:
     figures: dict[str, dict[str, list[float]]] = {}
     with FakeProvider.start() as fake:
         config = workdir / "litellm_config.yaml"
@@ -43,7 +46,8 @@ def compare(rev: str, rounds: int, requests: int, streams: int, workdir: Path) -
                                         cli=runtime_tree(workdir, name[0], tree_rev) / "local" / "cli.mjs",
                                         log_file=workdir / f"{name[0]}.log")
                 gateways.append(gateway)
-                targets[name] = Target(name, gateway.url, gateway.key, CHAT_MODEL,
+                key = gateway.key if virtual_key is None else generate(gateway, "edge-ab", **json.loads(virtual_key))[0]
+                targets[name] = Target(name, gateway.url, key, CHAT_MODEL,
                                        cpu={"runtime": gateway.runtime_cpu})
                 figures[name] = {"edge_cpu_ms": [], "p50_ms": [], "worker_only_cpu_ms": [], "stream_cpu_ms": []}
             for target in targets.values():  # warm both before anything counts
@@ -73,9 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--requests", type=int, default=150, help="sequential chat requests per kind and round")
     p.add_argument("--streams", type=int, default=0, help="streamed chats per kind and round (0: none)")
+    p.add_argument("--virtual-key", metavar="JSON", help="every request through a virtual key generated with these "
+                   "settings on each side, e.g. '{}' or '{\"rpm_limit\": 100000}' (default: the master key)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="edge-ab-") as tmp:
-        figures = compare(args.rev, args.rounds, args.requests, args.streams, Path(tmp))
+        figures = compare(args.rev, args.rounds, args.requests, args.streams, Path(tmp), args.virtual_key)
     print("| worker/ | edge CPU/req (ms) | per round | p50 (ms) | Worker-only 401 CPU/req (ms) | CPU/stream (ms) |")
     print("|---|---|---|---|---|---|")
     for name, rows in figures.items():

@@ -24,6 +24,7 @@ globalThis.rawCtx = new DurableObjectState();
 const nested = () => ({ list: [1, null, { deep: null }], text: "t", flag: false });
 globalThis.rpcMap = new Map([["n", null], ["u", undefined], ["big", 2 ** 40], ["inner", new Map(Object.entries(nested()))]]);
 globalThis.rpcObject = { n: null, u: undefined, big: 2 ** 40, inner: nested() };
+globalThis.rpcOdd = { when: new Date(0), f: () => 1, n: null };  // what to_py leaves as JS objects
 globalThis.wrappedCtx = new DurableObjectState();
 py.runPython(`
 import sys; sys.dont_write_bytecode = True
@@ -46,6 +47,8 @@ from bridge.js_interop import from_rpc
 for name in ("rpcMap", "rpcObject"):
     print(name, from_rpc(getattr(js, name)))
 print("python", from_rpc({"a": [None, {"b": 1}]}))
+odd = from_rpc(js.rpcOdd)
+print("odd", sorted(odd), odd["n"], type(odd["when"]).__name__, type(from_rpc(js.rpcOdd.f)).__name__)
 `);
 // tasks.background in Pyodide's event loop, where every callback it schedules is a JS timer and a new proxy.
 await py.runPythonAsync(`

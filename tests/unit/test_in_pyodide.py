@@ -37,6 +37,9 @@ def test_an_rpc_result_is_plain_python_in_either_shape_with_none_for_null() -> N
                "'text': 't', 'flag': False}}"
     assert f"rpcMap {expected}" in out and f"rpcObject {expected}" in out
     assert "python {'a': [None, {'b': 1}]}" in out  # what an SDK already converted passes unchanged
+    # A JS object to_py keeps as it is (a Date, a function) comes back as is: never converted again and again,
+    # which would recurse until Pyodide's stack overflowed (a fatal error for the whole isolate).
+    assert "odd ['f', 'n', 'when'] None JsProxy JsProxy" in out
 
 
 @NEEDS_NODE

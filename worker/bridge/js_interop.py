@@ -62,14 +62,26 @@ def js_dict(values: dict[str, Any]) -> Any:
 def from_rpc(value: Any) -> Any:
     """A value that crossed Durable Object RPC, as plain Python whoever converted it: a raw stub's result is a JS
     Map under workerd's built-in SDK and a plain JS object under SDK 1.9.5, an SDK stub's is a dict already; an
-    argument a method receives may be either. JS null comes out as None, never `jsnull`."""
+    argument a method receives may be either. JS null comes out as None, never `jsnull`.
+
+    Exact type tests first: `isinstance(value, JsProxy)` runs Pyodide's Python-level metaclass check, which for
+    the scalars of a booking's payload cost more than the rest of the walk (bench/LEVERS.md)."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {str(name): from_rpc(item) for name, item in value.items()}
+    if kind is list:
+        return [from_rpc(item) for item in value]
+    if not present(value):
+        return None
     if isinstance(value, JsProxy):
         value = value.to_py()  # Map and Object both become dicts, arrays lists (one crossing)
-    if isinstance(value, dict):
-        return {str(name): from_rpc(item) for name, item in value.items()}
-    if isinstance(value, list):
-        return [from_rpc(item) for item in value]
-    return value if present(value) else None
+        return value if isinstance(value, JsProxy) else from_rpc(value)  # what to_py keeps is never retried
+    return value
+
+
+_PLAIN = frozenset({str, int, float, bool})
 
 
 def js_response_of(response: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from typing import Any
 
 from keys.limits import WINDOW_MS, Verdict, Window, decide
@@ -55,6 +55,10 @@ class KeyStore:
     def __init__(self, db: SqlExec) -> None:
         self._db = db
         migrate(db, MIGRATIONS)
+        # The prices the last committed booking learned: a booking carries the same table almost every time, and
+        # reading the table back to compare costs a statement per request. Sound because this object is the only
+        # writer of its SQLite; forgotten whenever the table is emptied or refilled another way.
+        self._learned: dict[str, Price] | None = None
 
     # -- the record -----------------------------------------------------------------------------
 
@@ -130,11 +134,14 @@ class KeyStore:
             for table in ("record", "window_events", "leases", "ledger", "prices", "responses", "recent"):
                 self._db.exec(f"DELETE FROM {table}")
             return state
+        self._learned = None
         return self._db.transaction(run)
 
     def import_state(self, state: dict[str, Any]) -> bool:
         """Into the new key's object, or back into the old one when the regeneration cannot complete: there a
         request still in flight at the take may have booked a row since, so rows add up."""
+        self._learned = None  # the state brings its own prices
+
         def run() -> bool:
             if self.load() is not None:
                 return False
@@ -186,6 +193,8 @@ class KeyStore:
         """Releases the lease and what it reserved, and books the request (failed ones too, with their zero
         tokens): the reservation is replaced by what it used. `prices`: LiteLLM's per-token prices by model, to
         learn (keys.reservations reserves at them)."""
+        learned: list[dict[str, Price]] = []
+
         def run() -> None:
             if lease is not None:
                 self._db.exec("DELETE FROM leases WHERE id = ?", lease)
@@ -200,11 +209,16 @@ class KeyStore:
                 self._db.exec("INSERT INTO window_events (ts_ms, requests, tokens) VALUES (?, 0, ?)",
                               now_ms, usage.total_tokens)
             if cost > 0:
-                self.save(KeyRecord(**{**asdict(record), "spend": record.spend + cost}))
+                self.save(replace(record, spend=record.spend + cost))
             if prices:
                 allowed = not record.models or ALL_MODELS in record.models
-                self._learn({name: price for name, price in prices.items() if allowed or name in record.models})
+                wanted = {name: price for name, price in prices.items() if allowed or name in record.models}
+                if wanted != self._learned:
+                    self._learn(wanted)
+                    learned.append(wanted)
         self._db.transaction(run)
+        if learned:  # only once it is committed: a booking rolled back has taught nothing
+            self._learned = learned[0]
 
     def _own(self, response_id: str, model: str, now_ms: int) -> None:
         self._db.exec("INSERT OR IGNORE INTO responses (id, model, created_ms) VALUES (?, ?, ?)",
@@ -244,7 +258,8 @@ class KeyStore:
     def _window(self, now_ms: int, record: KeyRecord, need: Need | None = None) -> Window:
         """Totals counted in SQL: rows cross into Python only as far as a reset time or a refusal needs them,
         so an admission costs the same with 10 or 10,000 requests in the key's last minute."""
-        self._db.exec("DELETE FROM window_events WHERE ts_ms <= ?", now_ms - WINDOW_MS)
+        if record.rpm_limit is not None or record.tpm_limit is not None:  # only they count the window's events
+            self._db.exec("DELETE FROM window_events WHERE ts_ms <= ?", now_ms - WINDOW_MS)
         self._db.exec("DELETE FROM leases WHERE started_ms <= ?", now_ms - LEASE_TTL_MS)
         totals = self._db.exec("SELECT COALESCE(SUM(requests), 0) AS requests, COALESCE(SUM(tokens), 0) AS tokens,"
                                " (SELECT COUNT(*) FROM leases) AS inflight,"

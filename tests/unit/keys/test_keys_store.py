@@ -13,6 +13,7 @@ from keys.ops import DIRECTORY_OPS, KEY_OPS, UnknownOp, directory_op, key_op
 from keys.record import KeyRecord
 from keys.store import LEASE_TTL_MS, MIGRATIONS, KeyStore
 from metering.charge import Charge
+from metering.pricing import Price
 from metering.usage import Usage
 from storage.sql import migrate
 
@@ -230,3 +231,74 @@ def test_the_rpc_surface_is_exactly_the_operations_the_objects_answer() -> None:
                 pass  # a payload field it needs
         with pytest.raises(UnknownOp):
             run(store, "fetch", {}, START_MS)
+
+
+class Statements(SqliteExec):
+    """Records each statement's text: in workerd every one is a crossing into the runtime's SQLite and back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+        self.fail_on: str | None = None
+
+    def exec(self, query: str, *bindings: object) -> list[dict[str, object]]:
+        self.seen.append(query)
+        if self.fail_on is not None and query.startswith(self.fail_on):
+            self.fail_on = None
+            raise sqlite3.OperationalError("disk I/O error")
+        return super().exec(query, *bindings)
+
+
+def _served(cost: float = 0.001) -> Charge:
+    return Charge("gpt-4o", Usage(10, 5, False), cost)
+
+
+def test_a_booking_reads_the_learned_prices_back_only_when_they_may_have_changed() -> None:
+    db = Statements()
+    store = make(db)
+    prices = {"gpt-4o": Price(1e-6, 2e-6), "other": Price(3e-6, 4e-6)}
+    store.book(None, _served(), START_MS, prices)
+    assert store.prices() == prices
+    db.seen.clear()
+    store.book(None, _served(), START_MS + 1, dict(prices))  # the same table, as almost every booking carries
+    assert not [q for q in db.seen if "prices" in q]
+    changed = {**prices, "gpt-4o": Price(5e-6, 6e-6)}
+    store.book(None, _served(), START_MS + 2, changed)
+    assert store.prices() == changed
+
+
+def test_prices_a_rolled_back_booking_wrote_are_learned_again() -> None:
+    db = Statements()
+    store = make(db)
+    prices = {"gpt-4o": Price(1e-6, 2e-6)}
+    db.fail_on = "INSERT INTO prices"
+    with pytest.raises(sqlite3.OperationalError):
+        store.book(None, _served(), START_MS, prices)
+    assert store.prices() == {}
+    store.book(None, _served(), START_MS + 1, prices)
+    assert store.prices() == prices
+
+
+def test_prices_are_learned_again_after_the_state_moved_out_and_back() -> None:
+    store = make()
+    prices = {"gpt-4o": Price(1e-6, 2e-6)}
+    store.book(None, _served(), START_MS, prices)
+    state = store.take_state(START_MS + 1)
+    assert state is not None and store.prices() == {}
+    state["prices"] = []  # an object one version behind handed over none
+    assert store.import_state(state)
+    store.book(None, _served(), START_MS + 2, prices)
+    assert store.prices() == prices
+
+
+def test_a_key_without_rate_limits_leaves_the_window_alone_and_counts_it_right_once_it_has_one() -> None:
+    db = Statements()
+    store = make(db, rpm_limit=1)
+    assert admitted(store, START_MS)
+    assert store.change({"rpm_limit": None}, START_MS + 1) is not None
+    db.seen.clear()
+    assert admitted(store, START_MS + 2)
+    assert not [q for q in db.seen if q.startswith("DELETE FROM window_events")]
+    assert store.change({"rpm_limit": 1}, START_MS + 120_000) is not None
+    assert admitted(store, START_MS + 120_001)  # the event from two minutes ago no longer counts
+    assert not admitted(store, START_MS + 120_002)
