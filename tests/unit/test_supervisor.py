@@ -256,3 +256,32 @@ async def test_ready_boot_arms_the_idle_alarm() -> None:
     await sup.load()
     assert await sup.ensure_ready(FAST, env) is None
     assert len(store.alarms) == 1
+
+
+@run
+async def test_a_boot_prepares_once_before_any_request_and_serves_even_if_preparing_hangs_or_fails() -> None:
+    """on_ready (the Durable Object's price fetch) runs once per boot, after LiteLLM answers and before any waiter
+    is let through; one that hangs is cut at Timeouts.on_ready_ms and one that fails is logged: both still serve."""
+    seen: list[str] = []
+    container = FakeContainer(boot_s=0.05)
+
+    async def prepare() -> None:
+        seen.append("ready" if await container.probe() else "early")
+        await asyncio.sleep(0.05)
+        seen.append("prepared")
+
+    sup = Supervisor(container, MemoryStore(), container.probe, EventLog("error", "test"), clock=Clock(),
+                     on_ready=prepare)
+    await sup.load()
+    results = await asyncio.gather(*(sup.ensure_ready(FAST, env) for _ in range(3)))
+    assert results == [None] * 3 and seen == ["ready", "prepared"]  # before the waiters, once
+    assert await sup.ensure_ready(FAST, env) is None and seen == ["ready", "prepared"]  # not per request
+
+    for failing in (asyncio.Event().wait, lambda: asyncio.sleep(0, result=1 / 0)):
+        other = FakeContainer(boot_s=0.01)
+        quick = Timeouts(ready_ms=2_000, boot_give_up_ms=2_000, probe_interval_ms=5, stop_grace_ms=500,
+                         idle_ms=60_000, on_ready_ms=100)
+        sup = Supervisor(other, MemoryStore(), other.probe, EventLog("error", "test"), clock=Clock(),
+                         on_ready=failing)
+        await sup.load()
+        assert await sup.ensure_ready(quick, env) is None and sup.lifecycle.state is State.READY

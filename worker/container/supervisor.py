@@ -73,12 +73,17 @@ class Timeouts:
     probe_interval_ms: int  # between readiness probes
     stop_grace_ms: int  # SIGTERM, then destroy
     idle_ms: int  # the first idle check after a boot (SLEEP_AFTER)
+    on_ready_ms: int = 5_000  # the most a boot waits for its `on_ready` work before it serves regardless
 
 
 class Supervisor:
     def __init__(self, container: ContainerHandle, store: StateStore, probe: Callable[[], Awaitable[bool]],
-                 log: EventLog, clock: Callable[[], int] = now_ms) -> None:
+                 log: EventLog, clock: Callable[[], int] = now_ms,
+                 on_ready: Callable[[], Awaitable[object]] | None = None) -> None:
+        """`on_ready`: what a boot does once LiteLLM answers, before any request is sent to it (bounded by
+        Timeouts.on_ready_ms; whatever it does, the boot is ready)."""
         self.container = container
+        self._on_ready = on_ready
         self.lifecycle = Lifecycle()
         self._store = store
         self._probe = probe
@@ -171,6 +176,7 @@ class Supervisor:
                 if exit_future is not None and exit_future.done():
                     return False
                 if await self._probe():
+                    await self._prepare(timeouts)
                     await self._record(self.lifecycle.became_ready)
                     await self._store.set_alarm(self._clock() + timeouts.idle_ms)
                     return True
@@ -182,6 +188,15 @@ class Supervisor:
             return False
         finally:
             self._boot = None
+
+    async def _prepare(self, timeouts: Timeouts) -> None:
+        """The boot's `on_ready` work, bounded: a LiteLLM that answers probes but not this still serves."""
+        if self._on_ready is None:
+            return
+        try:
+            await asyncio.wait_for(self._on_ready(), timeouts.on_ready_ms / 1000)
+        except Exception as exc:  # never a reason to fail a boot that is ready
+            self._log.emit("warning", "boot_preparation_failed", error=type(exc).__name__)
 
     def _watch(self) -> None:
         """Follows one container run until it exits; the next request then starts a new one."""
