@@ -46,5 +46,12 @@ def iso_ms(ms: int | None) -> str | None:
     return shown.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_day_seen: tuple[int, str] = (-1, "")  # the last day asked, by its number since the epoch: every booking asks
+
+
 def utc_day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
+    global _day_seen
+    number = ms // _UNIT_MS["d"]
+    if number != _day_seen[0]:
+        _day_seen = (number, datetime.fromtimestamp(number * _UNIT_MS["d"] // 1000, UTC).strftime("%Y-%m-%d"))
+    return _day_seen[1]

@@ -21,6 +21,9 @@ MAX_SAFE_INTEGER = 2**53 - 1
 
 
 def _binding(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is float:  # most bindings: passed as they are, without the checks below
+        return value
     if value is None:
         return jsnull  # Python None would reach JS as undefined
     if isinstance(value, bool):

@@ -150,3 +150,12 @@ def test_iso_ms_round_trips_to_the_millisecond(ms: int) -> None:
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", text)
     assert _ms_of(text) == ms
     assert utc_day(ms) == text[:10]
+
+
+@given(st.lists(NOW_MS, min_size=1, max_size=20), st.integers(0, 86_399_999))
+def test_the_day_of_any_sequence_of_times_is_its_own_never_the_last_one_asked(times: list[int], within: int) -> None:
+    """utc_day remembers the last day it named (every booking asks): a time on another day, or on the same day's
+    first and last millisecond, must still get its own."""
+    for ms in times:
+        for at in (ms, ms - ms % 86_400_000, ms - ms % 86_400_000 + within, ms - ms % 86_400_000 + 86_399_999):
+            assert utc_day(at) == iso_ms(at)[:10]
