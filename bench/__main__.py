@@ -6,6 +6,8 @@ Against one fake provider on loopback, in sequence (never two LiteLLMs at once: 
                           a SQLite write, in the same runtime, interleaved with the provider (bench/floors.py);
                           the report sets the gateway's edge against them;
   2. LiteLLM direct   - container/start.sh, the same start command as the image (skipped by --smoke);
+     stream delay       - the gateway (upstream mode) and the relay floor in front of that LiteLLM, interleaved
+                          with it: each chunk's delay like for like, first chunks apart (bench/stream_delay.py);
   3. whole gateway    - node local/cli.mjs: Worker + Durable Object in Pyodide + LiteLLM started on demand;
      then like for like (bench/paced.py): that container's LiteLLM through the edge and by its own port,
      interleaved in rounds, plus the edge's CPU split into Worker and Durable Object;
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             results["floors"] = floor_rounds(fake.url, counts, runtime_env, workdir, results, say)
             say(f"bytecode cache: {args.pycache}")
             if not args.smoke:
-                bench_litellm_direct(config, env, workdir, fake, counts, results, say)
+                bench_litellm_direct(config, env, runtime_env, workdir, fake, counts, results, say)
             bench_gateway(config, env, runtime_env, workdir, fake, counts, results, say)
             bench_gateway_scaled(config, env, runtime_env, workdir, counts, results, say)
             bench_cold_burst(config, env, runtime_env, workdir, counts, results, say)

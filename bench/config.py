@@ -27,6 +27,7 @@ STREAM_DELAY_MS = 20  # far above any forwarding delay, so two chunks in one rea
 STREAM_MARKER = "bench-stream-marker-0123456789abcdefghij"
 FIRST_REQUEST_TIMEOUT_S = 120.0  # a gateway's first request boots LiteLLM
 PYCACHE_ROOT = REPO_ROOT / ".local-cache" / "bench-pycache"
+FLOORS = REPO_ROOT / "bench" / "floors"  # the minimal workers the edge is measured against (bench/floors.py)
 
 
 @dataclass(frozen=True)

@@ -27,15 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.harness import ROOT, start_gateway
+from tests.harness import start_gateway
 
-from .config import CHAT_MODEL, FAKE_OPENAI_KEY, STREAM_CHUNKS, STREAM_DELAY_MS, Counts, strong_key
+from .config import CHAT_MODEL, FAKE_OPENAI_KEY, FLOORS, STREAM_CHUNKS, STREAM_DELAY_MS, Counts, strong_key
 from .http1 import BlockingConn
 from .local import Say, stop
 from .measure import PATH, Target, chat_body, foreign_since, mark, percentile, streaming
 from .virtual_keys import KEY_OBJECT_CALLS
 
-FLOORS = ROOT / "bench" / "floors"
 BARE_PATH = "/bare"  # bench/floors/rpc/entry.py: the Worker answers without calling its object
 KINDS = ("provider", "relay", "bare", "rpc")
 # The fake's own name for the bench's stream (bench.config: "bench-stream" is LiteLLM's name for it): the relay
@@ -151,6 +150,11 @@ def over_floor(results: dict[str, Any]) -> dict[str, float | None]:
                                                  floors["provider"]["stream"]["delay_p99_ms"])
         out["stream_p99_over_floor_ms"] = _minus(out["stream_edge_p99_ms"], out["relay_stream_edge_p99_ms"])
         out["stream_coalesced"] = targets["gateway"]["streaming"]["coalesced_reads"]
+    like = results.get("stream_delay")  # bench/stream_delay.py: both in front of one LiteLLM, interleaved
+    if like:
+        out["stream_like_p99_over_relay_ms"] = like["gateway_over_relay_delay_p99_ms"]
+        out["stream_later_p99_over_relay_ms"] = like["gateway_over_relay_later_delay_p99_ms"]
+        out["stream_like_coalesced"] = like["gateway"]["coalesced_reads"]
     out["cpu_over_floor_ms"] = _minus(out["edge_cpu_ms"], out["relay_cpu_ms"])
     keys = results.get("virtual_keys")
     if keys and "key" in keys["added"]:

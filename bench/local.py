@@ -15,6 +15,7 @@ from tests.harness.procs import group_cpu, pid_cpu
 from .config import CHAT_MODEL, FIRST_REQUEST_TIMEOUT_S, STREAM_MODEL, Counts, strong_key, worker_module
 from .measure import PATH, Target, chat_body, concurrent, foreign_since, mark, run_target
 from .paced import Pair, paced_rounds
+from .stream_delay import stream_delay_rounds
 from .virtual_keys import key_rounds
 
 Say = Callable[[str], None]
@@ -35,8 +36,8 @@ def stop(gateway: Gateway, name: str, results: dict[str, Any]) -> None:
         results["leftovers"].append(f"{name} process groups {left} (killed by the bench)")
 
 
-def bench_litellm_direct(config: Path, env: dict[str, str], workdir: Path, fake: FakeProvider, counts: Counts,
-                         results: dict[str, Any], say: Say) -> None:
+def bench_litellm_direct(config: Path, env: dict[str, str], runtime_env: dict[str, str], workdir: Path,
+                         fake: FakeProvider, counts: Counts, results: dict[str, Any], say: Say) -> None:
     say("LiteLLM direct: booting container/start.sh")
     assert fake.proc is not None
     start, client0, fake0 = mark(), time.process_time(), pid_cpu(fake.proc.pid)
@@ -51,6 +52,8 @@ def bench_litellm_direct(config: Path, env: dict[str, str], workdir: Path, fake:
         target = Target("LiteLLM direct", direct.url, direct.master_key, STREAM_MODEL,
                         cpu={"litellm": direct.cpu, "provider": lambda: pid_cpu(fake_pid)})
         results["targets"]["litellm"] = run_target(target, counts, say)
+        results["stream_delay"] = stream_delay_rounds(direct.url, direct.master_key, counts.rounds, counts.streams,
+                                                      runtime_env, workdir, say)
     finally:
         if not direct.stop():
             results["leftovers"].append("LiteLLM direct process group")

@@ -175,15 +175,44 @@ def content_events(result: StreamResult) -> list[tuple[int, float, float]]:
     return events
 
 
-def streaming(target: Target, counts: Counts) -> dict[str, Any]:
-    """Streams one at a time over a blocking socket, so each read's timestamp is the moment it arrived."""
+@dataclass
+class Delays:
+    """Each content chunk's delay from the upstream's send time to its arrival here, split: a stream's first chunk
+    rides with the answer's head (the request's own path), the later ones show what the relay adds per chunk."""
+
+    first: list[float] = field(default_factory=list)
+    later: list[float] = field(default_factory=list)
+    ttfc: list[float] = field(default_factory=list)
+    coalesced: int = 0
+
+    @property
+    def every(self) -> list[float]:
+        return self.first + self.later
+
+    def summary(self) -> dict[str, Any]:
+        every = self.every
+        return {
+            "chunks": len(every),
+            "delay_mean_ms": _ms(statistics.fmean(every)),
+            "delay_p50_ms": _ms(percentile(every, 50)),
+            "delay_p99_ms": _ms(percentile(every, 99)),
+            "delay_max_ms": _ms(max(every)),
+            "first_delay_p50_ms": _ms(percentile(self.first, 50)),
+            "later_delay_p50_ms": _ms(percentile(self.later, 50)) if self.later else None,
+            "later_delay_p99_ms": _ms(percentile(self.later, 99)) if self.later else None,
+            "coalesced_reads": self.coalesced,
+        }
+
+
+def stream_delays(target: Target, streams: int, into: Delays | None = None) -> Delays:
+    """`streams` streams one at a time over a blocking socket, so each read's timestamp is the moment it arrived,
+    after one unmeasured stream (the first SSE response through a process imports/compiles its stream path)."""
+    out = Delays() if into is None else into
     conn = target.connect()
-    ttfc, delays, chunks, coalesced = [], [], 0, 0
     payload = {"model": target.stream_model, "messages": [{"role": "user", "content": STREAM_MARKER}], "stream": True}
     try:
-        # One unmeasured stream first: the first SSE response through a process imports/compiles its stream path.
         conn.stream(PATH, target.headers, payload)
-        for _ in range(counts.streams):
+        for _ in range(streams):
             sent = time.time()
             result = conn.stream(PATH, target.headers, payload)
             if result.status != 200:
@@ -191,25 +220,22 @@ def streaming(target: Target, counts: Counts) -> dict[str, Any]:
             events = content_events(result)
             if not events:
                 raise RuntimeError(f"{target.name}: stream carried no content chunks with x_sent_at")
-            ttfc.append(events[0][1] - sent)
-            delays += [received - sent_at for _, received, sent_at in events]
-            chunks += len(events)
+            out.ttfc.append(events[0][1] - sent)
+            delays = [received - sent_at for _, received, sent_at in events]
+            out.first.append(delays[0])
+            out.later += delays[1:]
             reads = [index for index, _, _ in events]
             # A read that completed two content chunks: the upstream sent them 20 ms apart, so
             # something on the way held the first one back.
-            coalesced += sum(1 for i in set(reads) if reads.count(i) > 1)
+            out.coalesced += sum(1 for i in set(reads) if reads.count(i) > 1)
     finally:
         conn.close()
-    return {
-        "streams": counts.streams,
-        "chunks": chunks,
-        "ttfc_p50_ms": _ms(percentile(ttfc, 50)),
-        "delay_mean_ms": _ms(statistics.fmean(delays)),
-        "delay_p50_ms": _ms(percentile(delays, 50)),
-        "delay_p99_ms": _ms(percentile(delays, 99)),
-        "delay_max_ms": _ms(max(delays)),
-        "coalesced_reads": coalesced,
-    }
+    return out
+
+
+def streaming(target: Target, counts: Counts) -> dict[str, Any]:
+    delays = stream_delays(target, counts.streams)
+    return {"streams": counts.streams, "ttfc_p50_ms": _ms(percentile(delays.ttfc, 50)), **delays.summary()}
 
 
 def run_target(target: Target, counts: Counts, say: Callable[[str], None]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from .floors import floor_table
 from .hostile import forged_table, forged_verdict
 from .memory import memory_table, memory_verdicts
 from .ring import table as ring_table
+from .stream_delay import render as stream_delay_table
 from .virtual_keys import key_table
 
 # The issue's targets. Overheads compare the gateway with LiteLLM direct measured in the same run.
@@ -27,6 +28,10 @@ GOAL_EDGE_CPU_MS = 3.0  # Worker + Durable Object, sequential (issue 13 §1)
 GOAL_PACED_RATIO = 1.05  # LiteLLM CPU per request behind the gateway ÷ direct, paced alike (issue 13 §2)
 GOAL_COLD_BURST_P99_RATIO = 2.0  # cold burst p99 ÷ the same burst fully warm, with no 503 (issue 13 §4)
 GOAL_KEY_ADDED_P50_MS = 2.0  # a virtual key's p50 over the master key's, local runtime, sequential (issue 11)
+# Issue 20, each against the floors of the same run (bench/floors.py, bench/stream_delay.py):
+GOAL_CPU_OVER_RELAY_MS = 1.5  # edge CPU per sequential master-key request over the relay floor's
+GOAL_KEY_OVER_FLOOR_MS = 0.5  # a virtual key's added p50 and CPU over its two RPC-with-one-write calls
+GOAL_STREAM_OVER_RELAY_P99_MS = 1.0  # chunk delay p99 over the relay floor's, both in front of one LiteLLM
 
 COLUMNS = ("provider", "litellm", "gateway")
 HEADERS = ("provider direct", "LiteLLM direct", "gateway")
@@ -246,7 +251,28 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"+{plain['p50_ms']:.2f} ms p50 without limits, +{rpm['p50_ms']:.2f} ms with rpm_limit; runtime CPU "
             f"+{plain['runtime_cpu_ms']:.2f} / +{rpm['runtime_cpu_ms']:.2f} ms per request; key-object calls "
             f"{keys['kinds']['key']['key_object_calls']} vs {keys['kinds']['master']['key_object_calls']}", goal)
+    _floor_verdicts(results.get("over_floor") or {}, add)
     return [*out, forged_verdict(results.get("forged_key")), *memory_verdicts(results.get("memory"))]
+
+
+def _floor_verdicts(over: dict[str, Any], add: Callable[[str, bool | None, str, str], None]) -> None:
+    """Issue 20's goals: the edge's cost over what the same runtime's floors cost in the same run."""
+    cpu = over.get("cpu_over_floor_ms")
+    goal = f"≤ {GOAL_CPU_OVER_RELAY_MS:g} ms edge CPU per master-key request over the relay floor's"
+    add("cpu-over-floor", None if cpu is None else cpu <= GOAL_CPU_OVER_RELAY_MS,
+        "needs the floors and the like-for-like rounds" if cpu is None
+        else f"{over['edge_cpu_ms']:.2f} vs {over['relay_cpu_ms']:.2f} ms: {cpu:+.2f} ms", goal)
+    p50, cpu = over.get("key_p50_over_floor_ms"), over.get("key_cpu_over_floor_ms")
+    goal = f"≤ {GOAL_KEY_OVER_FLOOR_MS:g} ms p50 and CPU over two RPC-with-one-write calls"
+    add("key-over-floor", None if p50 is None or cpu is None else max(p50, cpu) <= GOAL_KEY_OVER_FLOOR_MS,
+        "needs the floors and the virtual-key rounds" if p50 is None or cpu is None
+        else f"{p50:+.2f} ms p50, {cpu:+.2f} ms CPU", goal)
+    p99, later = over.get("stream_like_p99_over_relay_ms"), over.get("stream_later_p99_over_relay_ms")
+    goal = f"chunk delay p99 ≤ the relay floor's + {GOAL_STREAM_OVER_RELAY_P99_MS:g} ms, 0 coalesced"
+    add("stream-over-floor", None if p99 is None else p99 <= GOAL_STREAM_OVER_RELAY_P99_MS
+        and over["stream_like_coalesced"] == 0,
+        "needs LiteLLM direct (--smoke skips it)" if p99 is None
+        else f"{p99:+.2f} ms (later chunks {later:+.2f}), {over['stream_like_coalesced']} coalesced", goal)
 
 
 NOISE_CORES = 0.25  # other processes' load above which a phase's absolute numbers are not worth much
@@ -293,6 +319,9 @@ def render(results: dict[str, Any], say: Callable[[str], None] = print) -> None:
             say("")
     if results.get("floors"):
         say(floor_table(results["floors"], results["over_floor"]))
+        say("")
+    if results.get("stream_delay"):
+        say(stream_delay_table(results["stream_delay"]))
         say("")
     if not results.get("remote"):
         say(scale_table(results))

@@ -16,7 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 VERDICTS = ["edge-overhead", "throughput", "streaming", "litellm-cost", "edge-cpu", "litellm-paced", "cold-burst",
-            "virtual-key", "forged-key", "memory-request", "memory-burst"]
+            "virtual-key", "cpu-over-floor", "key-over-floor", "stream-over-floor", "forged-key", "memory-request",
+            "memory-burst"]
 VERDICT = re.compile(rf"^target ({'|'.join(VERDICTS)}): (met|missed|not measured) \((.+) vs (.+)\)$")
 
 
@@ -46,7 +47,9 @@ def test_one_verdict_line_per_target(smoke: tuple[str, dict]) -> None:
     assert [VERDICT.match(line).group(1) for line in lines if VERDICT.match(line)] == VERDICTS, lines
     assert [v["name"] for v in results["verdicts"]] == VERDICTS
     met = {v["name"]: v["met"] for v in results["verdicts"]}
-    assert met["edge-overhead"] is None and met["throughput"] is None  # smoke skips LiteLLM direct
+    # smoke skips LiteLLM direct, and the like-for-like stream delay that runs in front of it
+    assert met["edge-overhead"] is None and met["throughput"] is None and met["stream-over-floor"] is None
+    assert met["cpu-over-floor"] is not None and met["key-over-floor"] is not None  # against the same run's floors
     assert met["edge-cpu"] is not None and met["litellm-paced"] is not None  # measured on the gateway's own LiteLLM
     assert met["cold-burst"] is not None and met["virtual-key"] is not None
     assert all(met[name] is not None for name in ("forged-key", "memory-request", "memory-burst"))
