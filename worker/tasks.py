@@ -11,14 +11,15 @@ _background: set[asyncio.Task[Any]] = set()  # strong refs: a pending task must 
 
 # Pyodide's event loop runs every task step and every done callback as a JS timer callback, each through a new
 # proxy: a task that never waits cost about 34 µs (bench/LEVERS.md). Started eagerly (Python 3.12+, the worker's
-# 3.13), a coroutine runs at once up to its first real wait, and one that never waits (a master-key booking)
-# costs no callback at all. CPython 3.11, which only the unit tests run on, schedules it as before.
+# 3.13), a coroutine runs at once up to its first real wait (a relay's pump: up to its pipe) without that first
+# callback. CPython 3.11, which only the unit tests run on, schedules it as before.
 _EAGER = sys.version_info >= (3, 12)
 
 
-def background(coroutine: Coroutine[Any, Any, Any]) -> None:
-    """Runs `coroutine` now, up to its first wait, and the rest on the event loop; nobody awaits it."""
-    if _EAGER:
+def background(coroutine: Coroutine[Any, Any, Any], *, now: bool = True) -> None:
+    """Runs `coroutine` now, up to its first wait, and the rest on the event loop; nobody awaits it. `now=False`
+    queues all of it behind what is already under way (a booking: after the answer's last bytes move on)."""
+    if _EAGER and now:
         task = asyncio.Task(_kept(coroutine), loop=asyncio.get_event_loop(), eager_start=True)  # type: ignore[call-arg]
     else:
         task = asyncio.ensure_future(_kept(coroutine))

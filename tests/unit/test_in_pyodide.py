@@ -44,11 +44,14 @@ def test_an_rpc_result_is_plain_python_in_either_shape_with_none_for_null() -> N
 
 @NEEDS_NODE
 def test_background_work_runs_at_once_and_only_what_waits_is_kept() -> None:
-    """tasks.background in Pyodide (Python 3.13): a coroutine that never waits (a master-key booking) runs to its end
-    within the call and schedules no event-loop callback (each is a JS timer and a new proxy); one that waits is
-    kept referenced until it ends, then let go; a failure stays in its task."""
+    """tasks.background in Pyodide (Python 3.13): a coroutine that never waits runs to its end within the call and
+    schedules no event-loop callback (each is a JS timer and a new proxy); one that waits is kept referenced until it
+    ends, then let go; one queued with now=False runs later; a failure stays in its task."""
     out = probe()
     assert "background never waits ['booked'] 0 0" in out
     assert "background waits ['booked'] 1" in out  # started, pending, held
     assert "background woke ['booked', 'woke'] 0" in out
+    # now=False (a booking): nothing runs within the call, so the answer's last bytes move on first
+    assert "background queued ['booked', 'woke'] 1" in out
+    assert "background queued ran ['booked', 'woke', 'booked'] 0" in out
     assert "background failed quietly 0" in out

@@ -71,7 +71,8 @@ class Booking:
         if not self._booked:
             self._booked = True
             outcome = Outcome(status, code, self._request_id, now_ms() - self._started_ms)
-            background(self._send(None if outcome.failed else self._usage(), outcome))
+            # Queued, not started here: `book` runs as the body ends, and the client's last bytes go first.
+            background(self._send(None if outcome.failed else self._usage(), outcome), now=False)
 
     async def _send(self, usage: Usage | None, outcome: Outcome) -> None:
         ticket, failed = self._ticket, outcome.failed
