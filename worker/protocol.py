@@ -19,6 +19,9 @@ STATE_PATH = "/__gateway/state"  # for /health
 WARM_PATH = "/__gateway/warm"  # the scheduled warm-up: boot now, answer the state
 LEDGER_PATH = "/__gateway/ledger"  # the master key's usage served here, for /spend/report (?start_day&end_day)
 RECENT_PATH = "/__gateway/recent"  # the master key's recent requests served here, for /spend/logs (?limit)
+# The same four as one Durable Object RPC method, `await stub.internal({"instance": name, "path": path})`, answering
+# the dict the path's JSON would carry; the paths stay, for a Worker one version behind during a deploy.
+INTERNAL_METHOD = "internal"
 
 # Edge -> container instance, on a client's request.
 INSTANCE_HEADER = "x-gateway-instance"  # which instance this is (its name), on every call

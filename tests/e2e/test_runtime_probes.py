@@ -88,3 +88,21 @@ def test_a_virtual_keys_request_costs_one_key_object_call_from_the_edge(gateway:
     after = gateway.calls()["VirtualKey"]
     assert after["calls"] - before["calls"] == 2  # admit + the booking, nothing more
     assert after["rpc"] - before["rpc"] == 2  # both by RPC
+
+
+def test_the_edges_calls_to_the_container_instances_outside_traffic_are_rpc(gateway: Gateway) -> None:
+    """/health (each instance's state), /spend/report and /spend/logs (the master key's ledger and recent requests
+    held by the instances) ask the container objects by Durable Object RPC, one call per instance, with no fetch
+    and no JSON text (protocol.INTERNAL_METHOD); what they answer is unchanged (the health and spend tests)."""
+    before = gateway.calls()["LiteLLMContainer"]
+    health = gateway.client.get("/health")
+    assert health.status_code == 200
+    instances = len(health.json()["instances"])
+    assert instances >= 1 and all(item.get("state") for item in health.json()["instances"])
+    after = gateway.calls()["LiteLLMContainer"]
+    assert after["rpc"] - before["rpc"] == instances
+    assert after["calls"] - before["calls"] == instances  # none of them a fetch
+    logs = gateway.client.get("/spend/logs", headers=gateway.auth())
+    assert logs.status_code == 200, logs.text[:300]
+    later = gateway.calls()["LiteLLMContainer"]
+    assert later["calls"] - after["calls"] == later["rpc"] - after["rpc"]  # the holders asked, all by RPC

@@ -19,7 +19,7 @@ import js
 from pyodide.ffi import JsException
 from workers import DurableObject, Response
 
-from bridge.js_interop import env_lookup, header, js_dict, present
+from bridge.js_interop import env_lookup, from_rpc, header, js_dict, present
 from bridge.responses import error_response, json_response
 from container.adapter import CONTAINER_ORIGIN, CONTAINER_PORT, DurableStateStore, JsContainer
 from container.booking import Booking
@@ -37,6 +37,7 @@ from metering.pricing import MODEL_INFO_PATH, PRICES_TTL_MS, Price, prices_from_
 from protocol import (
     COLD_HEADER,
     INSTANCE_HEADER,
+    INTERNAL_METHOD,
     LEDGER_PATH,
     RECENT_PATH,
     STATE_PATH,
@@ -76,24 +77,43 @@ class LiteLLMContainer(DurableObject):
             self._handle, DurableStateStore(ctx.storage), self._handle.probe, self._log,
             on_ready=lambda: self._prices(isolate_settings(env_lookup(self.env))))
 
+    async def _internal_rpc(self, payload: Any = None) -> dict[str, Any]:
+        """The edge's calls outside client traffic, by Durable Object RPC (exposed as protocol.INTERNAL_METHOD,
+        below): the dict the same path answers over `fetch`, which stays for a Worker one version behind."""
+        asked = from_rpc(payload) or {}
+        settings = isolate_settings(env_lookup(self.env))
+        self._log.set_level(settings.log_level)
+        name, target = asked.get("instance"), asked.get("path")
+        await self._remember_name(name if isinstance(name, str) else None)
+        url = urlsplit(target if isinstance(target, str) else "")
+        answer = await self._internal(url.path, url.query, settings)
+        return {"error": "not an internal path"} if answer is None else answer
+
+    async def _internal(self, path: str, query: str, settings: Settings) -> dict[str, Any] | None:
+        """What an internal path answers (protocol's `/__gateway/*`), or None: not one."""
+        if path == STATE_PATH:
+            return await self._report(settings)
+        if path == LEDGER_PATH:
+            days = dict(parse_qsl(query))
+            return {"rows": self._ledger().rows(days.get("start_day", ""), days.get("end_day", ""))}
+        if path == RECENT_PATH:
+            limit = dict(parse_qsl(query)).get("limit", "")
+            return {"rows": self._ledger().recent(int(limit) if limit.isdigit() else 0)}
+        if path == WARM_PATH:  # with no container (upstream mode) there is nothing to boot: the state
+            if self._supervisor is not None:
+                await self._supervisor.load()
+                await self._supervisor.ensure_ready(self._timeouts(settings), self._container_env(settings))
+            return await self._report(settings)
+        return None
+
     async def fetch(self, request: Any) -> Response:
         settings = isolate_settings(env_lookup(self.env))
         self._log.set_level(settings.log_level)
         url = urlsplit(request.url)
         await self._remember_name(header(request.js_object.headers, INSTANCE_HEADER))
-        if url.path == STATE_PATH:
-            return json_response(await self._report(settings))
-        if url.path == LEDGER_PATH:
-            days = dict(parse_qsl(url.query))
-            return json_response({"rows": self._ledger().rows(days.get("start_day", ""), days.get("end_day", ""))})
-        if url.path == RECENT_PATH:
-            limit = dict(parse_qsl(url.query)).get("limit", "")
-            return json_response({"rows": self._ledger().recent(int(limit) if limit.isdigit() else 0)})
-        if url.path == WARM_PATH and self._supervisor is not None:
-            await self._supervisor.load()
-            await self._supervisor.ensure_ready(
-                self._timeouts(settings), self._container_env(settings))
-            return json_response(await self._report(settings))
+        answer = await self._internal(url.path, url.query, settings)
+        if answer is not None:
+            return json_response(answer)
         request_id = request_id_for(header(request.js_object.headers, "x-request-id"))
         target = url.path + (f"?{url.query}" if url.query else "")
         dialect = dialect_for(url.path)
@@ -241,3 +261,6 @@ class LiteLLMContainer(DurableObject):
         return Timeouts(ready_ms=settings.ready_timeout_ms, boot_give_up_ms=BOOT_GIVE_UP_MS,
                         probe_interval_ms=PROBE_INTERVAL_MS, stop_grace_ms=STOP_GRACE_MS,
                         idle_ms=settings.sleep_after_ms)
+
+
+setattr(LiteLLMContainer, INTERNAL_METHOD, LiteLLMContainer._internal_rpc)  # the RPC name, from the protocol
