@@ -65,7 +65,7 @@ def key_op(store: KeyStore, op: str, payload: dict[str, Any], now_ms: int) -> di
         store.book(payload.get("lease"), Charge.from_wire(payload), now_ms, prices_from_wire(payload.get("prices")))
         return {}
     if op == "owner":  # whose stored response: this key's, with the model it was created on?
-        model, pending = store.owner_of(str(payload["id"]), payload.get("lease"), now_ms)
+        model, pending = store.owner_of(str(payload["id"]), payload.get("lease"))
         return {"model": model, "pending": pending}
     if op == "record":  # the live record, or the deleted one (for /key/info status "deleted")
         return _record(store.current(now_ms) or store.load())

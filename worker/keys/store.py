@@ -196,8 +196,8 @@ class KeyStore:
         learned: list[dict[str, Price]] = []
 
         def run() -> None:
-            # Its own lease, and any whose release never came (past LEASE_TTL_MS: admissions no longer count them).
-            self._db.exec("DELETE FROM leases WHERE id IS ? OR started_ms <= ?", lease, now_ms - LEASE_TTL_MS)
+            if lease is not None:
+                self._db.exec("DELETE FROM leases WHERE id = ?", lease)
             book(self._db, charge, now_ms)
             if charge.response_id is not None:
                 self._own(charge.response_id, charge.model or "", now_ms)
@@ -226,12 +226,11 @@ class KeyStore:
         self._db.exec("DELETE FROM responses WHERE id IN (SELECT id FROM responses ORDER BY created_ms DESC, id"
                       " LIMIT -1 OFFSET ?)", MAX_OWNED_RESPONSES)
 
-    def owner_of(self, response_id: str, lease: str | None, now_ms: int) -> tuple[str | None, bool]:
+    def owner_of(self, response_id: str, lease: str | None) -> tuple[str | None, bool]:
         """The model of a stored response this key created (None: not its own, as far as is booked), and whether
         other requests of the key are still in flight (one of them may be creating it: ask again shortly)."""
         found = one(self._db, "SELECT model FROM responses WHERE id = ?", response_id)
-        others = one(self._db, "SELECT COUNT(*) AS n FROM leases WHERE id IS NOT ? AND started_ms > ?", lease,
-                     now_ms - LEASE_TTL_MS)
+        others = one(self._db, "SELECT COUNT(*) AS n FROM leases WHERE id IS NOT ?", lease)
         return (None if found is None else str(found["model"])), bool(others and others["n"])
 
     def prices(self, record: KeyRecord | None = None) -> dict[str, Price]:
@@ -261,14 +260,11 @@ class KeyStore:
         so an admission costs the same with 10 or 10,000 requests in the key's last minute."""
         if record.rpm_limit is not None or record.tpm_limit is not None:  # only they count the window's events
             self._db.exec("DELETE FROM window_events WHERE ts_ms <= ?", now_ms - WINDOW_MS)
-        # Expired leases are left out here and deleted by the next booking (keys.store.book): one statement fewer
-        # per admission.
-        live = now_ms - LEASE_TTL_MS
+        self._db.exec("DELETE FROM leases WHERE started_ms <= ?", now_ms - LEASE_TTL_MS)
         totals = self._db.exec("SELECT COALESCE(SUM(requests), 0) AS requests, COALESCE(SUM(tokens), 0) AS tokens,"
-                               " (SELECT COUNT(*) FROM leases WHERE started_ms > ?) AS inflight,"
-                               " (SELECT COALESCE(SUM(tokens), 0) FROM leases WHERE started_ms > ?) AS held_tokens,"
-                               " (SELECT COALESCE(SUM(usd), 0) FROM leases WHERE started_ms > ?) AS held_usd"
-                               " FROM window_events", live, live, live)[0]
+                               " (SELECT COUNT(*) FROM leases) AS inflight,"
+                               " (SELECT COALESCE(SUM(tokens), 0) FROM leases) AS held_tokens,"
+                               " (SELECT COALESCE(SUM(usd), 0) FROM leases) AS held_usd FROM window_events")[0]
         requests, tokens = int(totals["requests"]), int(totals["tokens"])
         oldest_requests: list[int] = []
         if record.rpm_limit is not None and requests:

@@ -302,20 +302,3 @@ def test_a_key_without_rate_limits_leaves_the_window_alone_and_counts_it_right_o
     assert store.change({"rpm_limit": 1}, START_MS + 120_000) is not None
     assert admitted(store, START_MS + 120_001)  # the event from two minutes ago no longer counts
     assert not admitted(store, START_MS + 120_002)
-
-
-def test_an_admission_writes_only_its_lease_and_the_next_booking_clears_expired_ones() -> None:
-    """Expired leases no longer count from the moment they expire (admissions filter them) and are deleted by the
-    next booking, not by every admission: an admission of a key without rate limits is one read and one write."""
-    db = Statements()
-    store = make(db, max_parallel_requests=1)
-    _, lost, _ = store.admit(START_MS, "m")
-    assert lost is not None and not admitted(store, START_MS + 1)  # the lost request still holds the one slot
-    db.seen.clear()
-    later = START_MS + LEASE_TTL_MS
-    _, lease, _ = store.admit(later, "m")
-    assert lease is not None  # the expired lease is not counted...
-    assert [q.split()[0] for q in db.seen] == ["SELECT", "SELECT", "INSERT"]  # ...nor deleted here
-    assert len(db.exec("SELECT id FROM leases")) == 2
-    store.book(lease, _served(), later + 1)
-    assert db.exec("SELECT id FROM leases") == []  # its own and the expired one

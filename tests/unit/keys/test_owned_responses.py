@@ -11,7 +11,7 @@ from test_keys_store import make
 
 from edge.model_choice import Verdict, decide, places
 from keys import client
-from keys.store import LEASE_TTL_MS, KeyStore
+from keys.store import KeyStore
 from metering.charge import Charge
 from metering.usage import Usage
 
@@ -24,28 +24,18 @@ def created(store: KeyStore, response_id: str | None, model: str = "m", failed: 
 def test_a_booked_creation_is_the_keys_and_nothing_else_is() -> None:
     store = make()
     created(store, "resp_1", "claude")
-    assert store.owner_of("resp_1", None, START_MS) == ("claude", False)
-    assert store.owner_of("resp_2", None, START_MS) == (None, False)
+    assert store.owner_of("resp_1", None) == ("claude", False)
+    assert store.owner_of("resp_2", None) == (None, False)
     created(store, None)  # a booking that created nothing records nothing
-    assert store.owner_of("", None, START_MS) == (None, False)
+    assert store.owner_of("", None) == (None, False)
 
 
 def test_a_miss_while_other_requests_are_in_flight_says_ask_again() -> None:
     store = make()
     mine, other = store.admit(START_MS, "m")[1], store.admit(START_MS, "m")[1]
-    assert store.owner_of("resp_1", mine, START_MS) == (None, True)  # `other` may be creating it
+    assert store.owner_of("resp_1", mine) == (None, True)  # `other` may be creating it
     created(store, "resp_1", lease=other)
-    assert store.owner_of("resp_1", mine, START_MS) == ("m", False)
-
-
-def test_a_lease_never_handed_back_stops_counting_as_in_flight_once_it_expired() -> None:
-    """A request whose release never came (its client left before the headers) holds a lease until LEASE_TTL_MS:
-    after that a miss is final, whoever deletes the lease and whenever (the next booking does)."""
-    store = make()
-    mine, lost = store.admit(START_MS, "m")[1], store.admit(START_MS, "m")[1]
-    assert lost is not None
-    assert store.owner_of("resp_1", mine, START_MS + LEASE_TTL_MS - 1) == (None, True)
-    assert store.owner_of("resp_1", mine, START_MS + LEASE_TTL_MS) == (None, False)
+    assert store.owner_of("resp_1", mine) == ("m", False)
 
 
 def test_only_the_newest_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,7 +43,7 @@ def test_only_the_newest_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     store = make()
     for index in range(5):
         created(store, f"resp_{index}", at=START_MS + index)
-    assert [store.owner_of(f"resp_{index}", None, START_MS)[0] for index in range(5)] == [None, None, "m", "m", "m"]
+    assert [store.owner_of(f"resp_{index}", None)[0] for index in range(5)] == [None, None, "m", "m", "m"]
 
 
 def test_a_regenerated_key_keeps_its_responses_and_the_old_key_has_none(rpc: FakeRpc) -> None:
