@@ -6,7 +6,7 @@ Runs in Pyodide, where the Worker and every Durable Object share one interpreter
   GET /__bench/profile/stop   - cProfile off; answers the top functions as JSON
   GET /__bench/micro          - overhead-free timings of single per-request steps, in microseconds
   GET /__bench/handles/start  - count the event loop's scheduled callbacks (each a JS timer and a new proxy)
-  GET /__bench/handles/stop   - stop counting; answers the count
+  GET /__bench/handles/stop   - stop counting; answers the count, and the cyclic collector's runs and time
 """
 
 from __future__ import annotations
