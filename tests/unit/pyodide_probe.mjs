@@ -24,6 +24,13 @@ globalThis.rawCtx = new DurableObjectState();
 const nested = () => ({ list: [1, null, { deep: null }], text: "t", flag: false });
 globalThis.rpcMap = new Map([["n", null], ["u", undefined], ["big", 2 ** 40], ["inner", new Map(Object.entries(nested()))]]);
 globalThis.rpcObject = { n: null, u: undefined, big: 2 ** 40, inner: nested() };
+// Stubs as workerd's behave: a method answers; one the object lacks rejects with a TypeError; a callee's failure
+// rejects with another error (whose message would carry its traceback).
+globalThis.rpcStub = {
+  answer: async (payload) => new Map([["got", payload.n], ["none", null]]),
+  missing: async () => { throw new TypeError("The RPC receiver does not implement the method"); },
+  broken: async () => { throw new Error("Traceback (most recent call last): secret"); },
+};
 globalThis.rpcOdd = { when: new Date(0), f: () => 1, n: null };  // what to_py leaves as JS objects
 globalThis.wrappedCtx = new DurableObjectState();
 py.runPython(`
@@ -53,7 +60,16 @@ print("odd", sorted(odd), odd["n"], type(odd["when"]).__name__, type(from_rpc(js
 // tasks.background in Pyodide's event loop, where every callback it schedules is a JS timer and a new proxy.
 await py.runPythonAsync(`
 import asyncio
+import js
 import tasks
+from bridge.js_interop import BEHIND, call_rpc
+from pyodide.ffi import JsException
+print("call_rpc answer", await call_rpc(js.rpcStub, "answer", {"n": 7}))
+print("call_rpc missing", await call_rpc(js.rpcStub, "missing", {}) is BEHIND)
+try:
+    await call_rpc(js.rpcStub, "broken", {})
+except JsException as exc:
+    print("call_rpc broken raised", exc.name)
 loop = asyncio.get_event_loop()
 scheduled = []
 plain = type(loop).call_later

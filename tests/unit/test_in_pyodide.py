@@ -55,3 +55,14 @@ def test_background_work_runs_at_once_and_only_what_waits_is_kept() -> None:
     assert "background queued ['booked', 'woke'] 1" in out
     assert "background queued ran ['booked', 'woke', 'booked'] 0" in out
     assert "background failed quietly 0" in out
+
+
+@NEEDS_NODE
+def test_call_rpc_tells_a_missing_method_from_a_failing_one() -> None:
+    """bridge.js_interop.call_rpc, the one place the deploy rule lives: an answer comes back as plain Python; a method
+    the object lacks (workerd's TypeError: an object one version behind) is BEHIND, for the caller's fetch
+    fallback; any other failure is raised, never taken for a missing method."""
+    out = probe()
+    assert "call_rpc answer {'got': 7, 'none': None}" in out
+    assert "call_rpc missing True" in out
+    assert "call_rpc broken raised Error" in out

@@ -7,9 +7,8 @@ import json
 from typing import Any
 
 import js
-from pyodide.ffi import JsException
 
-from bridge.js_interop import from_rpc, js_dict, raw_js
+from bridge.js_interop import BEHIND, call_rpc, js_dict, raw_js
 from protocol import CONTAINER_BINDING, INSTANCE_HEADER, INTERNAL_METHOD
 
 
@@ -25,13 +24,11 @@ async def ask_each(namespace: Any, names: list[str], path: str) -> list[dict[str
 
     async def ask(name: str) -> dict[str, Any]:
         stub = namespace.get(namespace.idFromName(name))
-        try:
-            return from_rpc(await getattr(stub, INTERNAL_METHOD)(js_dict({"instance": name, "path": path})))
-        except JsException as exc:
-            if exc.name != "TypeError":  # no such method: the object is one version behind
-                raise
+        answer = await call_rpc(stub, INTERNAL_METHOD, {"instance": name, "path": path})
+        if answer is not BEHIND:
+            return answer
         request = js.Request.new(f"http://gateway{path}", js_dict({"headers": {INSTANCE_HEADER: name}}))
-        answer = await stub.fetch(request)
-        return json.loads(str(await answer.text()))
+        response = await stub.fetch(request)
+        return json.loads(str(await response.text()))
 
     return list(await asyncio.gather(*(ask(name) for name in names)))

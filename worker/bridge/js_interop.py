@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import js
-from pyodide.ffi import JsProxy, to_js
+from pyodide.ffi import JsException, JsProxy, to_js
 
 try:
     from pyodide.ffi import jsnull
@@ -82,6 +82,20 @@ def from_rpc(value: Any) -> Any:
 
 
 _PLAIN = frozenset({str, int, float, bool})
+
+BEHIND = object()  # call_rpc's answer when the object has no such method: it runs the version before (a deploy)
+
+
+async def call_rpc(stub: Any, method: str, payload: dict[str, Any]) -> Any:
+    """`await stub.<method>(payload)` by Durable Object RPC, its answer as plain Python (from_rpc), or BEHIND when
+    the object lacks the method (workerd rejects with a TypeError), for the caller's fallback over `fetch`. Any
+    other JS error is raised as it came: its message can carry the callee's traceback, never pass it on."""
+    try:
+        return from_rpc(await getattr(stub, method)(js_dict(payload)))
+    except JsException as exc:
+        if exc.name != "TypeError":
+            raise
+    return BEHIND
 
 
 def js_response_of(response: Any) -> Any:

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import js
 from pyodide.ffi import JsException
 
-from bridge.js_interop import from_rpc, js_dict, raw_js
+from bridge.js_interop import BEHIND, call_rpc, js_dict, raw_js
 from keys.ops import DIRECTORY, MASTER
 from protocol import DIRECTORY_BINDING, KEYS_BINDING, LEDGER_PATH, OP_PATH, RECENT_PATH
 from storage.sql import Row
@@ -37,11 +37,11 @@ class JsRpc:
         namespace = raw_js(getattr(self._env, DIRECTORY_BINDING if target == DIRECTORY else KEYS_BINDING))
         stub = namespace.get(namespace.idFromName(target))
         try:
-            answer = from_rpc(await getattr(stub, op)(js_dict(payload)))
-        except JsException as exc:
-            if exc.name != "TypeError":  # never its message: it can carry the callee's traceback
-                raise KeyServiceError(f"{op} failed: {exc.name}") from None
-            answer = await _over_fetch(stub, op, payload)  # no such method: an object one version behind
+            answer = await call_rpc(stub, op, payload)
+        except JsException as exc:  # never its message: it can carry the callee's traceback
+            raise KeyServiceError(f"{op} failed: {exc.name}") from None
+        if answer is BEHIND:  # no such method: an object one version behind
+            answer = await _over_fetch(stub, op, payload)
         if not isinstance(answer, dict) or "error" in answer:
             raise KeyServiceError(f"{op}: bad call")
         return answer
