@@ -71,8 +71,8 @@ class LiteLLMContainer(DurableObject):
         self._holder_known = False  # whether the directory was told this instance holds master-key usage
         container = getattr(ctx, "container", None)
         self._handle = JsContainer(container) if present(container) else None
-        # A boot asks LiteLLM for its prices before the first request: its first /v1/model/info holds LiteLLM's
-        # event loop ~50 ms, which asked at the first booking stalled the streams then in flight (bench/LEVERS.md).
+        # A boot asks LiteLLM for its prices before the first request: asked at the first booking, LiteLLM's first
+        # model-info answer stalled the streams then in flight (docs/keys.md, bench/LEVERS.md row 30).
         self._supervisor = None if self._handle is None else Supervisor(
             self._handle, DurableStateStore(ctx.storage), self._handle.probe, self._log,
             on_ready=lambda: self._prices(isolate_settings(env_lookup(self.env))))
