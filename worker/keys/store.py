@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from keys.limits import WINDOW_MS, Verdict, Window, decide
 from keys.record import ALL_MODELS, KeyRecord
@@ -18,9 +19,12 @@ from keys.reservations import INPUT, OUTPUT, Held, Need, least_tokens
 from metering.charge import Charge, Outcome
 from metering.ledger import LEDGER_TABLE, book, rows
 from metering.pricing import Price
-from metering.recent import MAX_RECENT, RECENT_TABLE, add, latest, note
+from metering.recent import MAX_RECENT, RECENT_RING_TRIGGER, RECENT_TABLE, add, latest, note
 from metering.usage import Usage
 from storage.sql import SqlExec, migrate, one
+
+T = TypeVar("T")
+_UNREAD = object()  # KeyStore._record before the record is read
 
 # A lease whose release never came (client gone before headers) frees itself, and what it reserved, after 15 min.
 LEASE_TTL_MS = 900_000
@@ -45,6 +49,13 @@ MIGRATIONS: list[list[str]] = [
     [  # the recent-requests ring (metering.recent)
         RECENT_TABLE,
     ],
+    [  # what has left the window or expired goes as a new row comes in, with no statement of ours (bench/LEVERS.md)
+        RECENT_RING_TRIGGER,
+        "CREATE TRIGGER leases_expire AFTER INSERT ON leases"
+        f" BEGIN DELETE FROM leases WHERE started_ms <= NEW.started_ms - {LEASE_TTL_MS}; END",
+        "CREATE TRIGGER window_events_leave AFTER INSERT ON window_events"
+        f" BEGIN DELETE FROM window_events WHERE ts_ms <= NEW.ts_ms - {WINDOW_MS}; END",
+    ],
 ]
 # The newest stored responses a key owns: an older one answers 404 to it too (docs/keys.md). A row is ~300 bytes.
 MAX_OWNED_RESPONSES = 10_000
@@ -55,23 +66,38 @@ class KeyStore:
     def __init__(self, db: SqlExec) -> None:
         self._db = db
         migrate(db, MIGRATIONS)
-        # The prices the last committed booking learned: a booking carries the same table almost every time, and
-        # reading the table back to compare costs a statement per request. Sound because this object is the only
-        # writer of its SQLite; forgotten whenever the table is emptied or refilled another way.
+        # Memos of what this object last committed, each saving a statement per request. Sound because this object
+        # is the only writer of its SQLite; a transaction that fails forgets them (`_transaction`).
+        # The prices the last booking learned: a booking carries the same table almost every time.
         self._learned: dict[str, Price] | None = None
+        # The record as last read or written (None: there is none): every admission and booking reads it.
+        self._record: KeyRecord | object | None = _UNREAD
 
     # -- the record -----------------------------------------------------------------------------
 
     def load(self) -> KeyRecord | None:
+        if self._record is not _UNREAD:
+            return self._record  # type: ignore[return-value]
         row = one(self._db, "SELECT data FROM record WHERE id = 1")
-        if row is None:
-            return None
-        data = json.loads(row["data"])
-        return KeyRecord(**{name: value for name, value in data.items() if name in _RECORD_FIELDS})
+        record = None
+        if row is not None:
+            data = json.loads(row["data"])
+            record = KeyRecord(**{name: value for name, value in data.items() if name in _RECORD_FIELDS})
+        self._record = record
+        return record
 
     def save(self, record: KeyRecord) -> None:
         self._db.exec("INSERT INTO record (id, data) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
                       json.dumps(asdict(record)))
+        self._record = record
+
+    def _transaction(self, fn: Callable[[], T]) -> T:
+        """`fn` in one transaction; when it fails (rolled back), the memos may hold what never committed."""
+        try:
+            return self._db.transaction(fn)
+        except BaseException:
+            self._record, self._learned = _UNREAD, None
+            raise
 
     def create(self, record: KeyRecord) -> bool:
         """False when this object already holds a key (a live or a deleted one): tokens are never reused."""
@@ -80,7 +106,7 @@ class KeyStore:
                 return False
             self.save(record)
             return True
-        return self._db.transaction(run)
+        return self._transaction(run)
 
     def change(self, settings: dict[str, Any], now_ms: int) -> KeyRecord | None:
         def run() -> KeyRecord | None:
@@ -90,7 +116,7 @@ class KeyStore:
             changed = record.with_settings(settings, now_ms)
             self.save(changed)
             return changed
-        return self._db.transaction(run)
+        return self._transaction(run)
 
     def delete(self, now_ms: int) -> KeyRecord | None:
         """Stops the key at once; its ledger stays for spend reports, as LiteLLM keeps deleted keys."""
@@ -103,11 +129,11 @@ class KeyStore:
             self._db.exec("DELETE FROM leases")
             self._db.exec("DELETE FROM window_events")
             return gone
-        return self._db.transaction(run)
+        return self._transaction(run)
 
     def current(self, now_ms: int) -> KeyRecord | None:
         """The live record with its spend rolled over to the current budget period (None if deleted)."""
-        return self._db.transaction(lambda: self._current(now_ms))
+        return self._transaction(lambda: self._current(now_ms))
 
     def _current(self, now_ms: int) -> KeyRecord | None:
         record = self.load()
@@ -133,9 +159,10 @@ class KeyStore:
             state["recent"] = latest(self._db, MAX_RECENT)[::-1]
             for table in ("record", "window_events", "leases", "ledger", "prices", "responses", "recent"):
                 self._db.exec(f"DELETE FROM {table}")
+            self._record = None
             return state
         self._learned = None
-        return self._db.transaction(run)
+        return self._transaction(run)
 
     def import_state(self, state: dict[str, Any]) -> bool:
         """Into the new key's object, or back into the old one when the regeneration cannot complete: there a
@@ -160,7 +187,7 @@ class KeyStore:
                 self._own(row["id"], row["model"], row["created_ms"])
             add(self._db, state.get("recent", []))  # and its recent requests
             return True
-        return self._db.transaction(run)
+        return self._transaction(run)
 
     # -- per request -----------------------------------------------------------------------------
 
@@ -187,7 +214,7 @@ class KeyStore:
             if record is not None and record.rpm_limit is not None:
                 self._db.exec("INSERT INTO window_events (ts_ms, requests, tokens) VALUES (?, 1, 0)", now_ms)
             return verdict, lease, record
-        return self._db.transaction(run)
+        return self._transaction(run)
 
     def book(self, lease: str | None, charge: Charge, now_ms: int, prices: dict[str, Price] | None = None) -> None:
         """Releases the lease and what it reserved, and books the request (failed ones too, with their zero
@@ -216,7 +243,7 @@ class KeyStore:
                 if wanted != self._learned:
                     self._learn(wanted)
                     learned.append(wanted)
-        self._db.transaction(run)
+        self._transaction(run)
         if learned:  # only once it is committed: a booking rolled back has taught nothing
             self._learned = learned[0]
 
@@ -257,25 +284,27 @@ class KeyStore:
 
     def _window(self, now_ms: int, record: KeyRecord, need: Need | None = None) -> Window:
         """Totals counted in SQL: rows cross into Python only as far as a reset time or a refusal needs them,
-        so an admission costs the same with 10 or 10,000 requests in the key's last minute."""
-        if record.rpm_limit is not None or record.tpm_limit is not None:  # only they count the window's events
-            self._db.exec("DELETE FROM window_events WHERE ts_ms <= ?", now_ms - WINDOW_MS)
-        self._db.exec("DELETE FROM leases WHERE started_ms <= ?", now_ms - LEASE_TTL_MS)
+        so an admission costs the same with 10 or 10,000 requests in the key's last minute. Rows that left the
+        window, and expired leases, are counted out here and deleted by the triggers when the next row comes."""
+        since, live = now_ms - WINDOW_MS, now_ms - LEASE_TTL_MS
         totals = self._db.exec("SELECT COALESCE(SUM(requests), 0) AS requests, COALESCE(SUM(tokens), 0) AS tokens,"
-                               " (SELECT COUNT(*) FROM leases) AS inflight,"
-                               " (SELECT COALESCE(SUM(tokens), 0) FROM leases) AS held_tokens,"
-                               " (SELECT COALESCE(SUM(usd), 0) FROM leases) AS held_usd FROM window_events")[0]
+                               " (SELECT COUNT(*) FROM leases WHERE started_ms > ?) AS inflight,"
+                               " (SELECT COALESCE(SUM(tokens), 0) FROM leases WHERE started_ms > ?) AS held_tokens,"
+                               " (SELECT COALESCE(SUM(usd), 0) FROM leases WHERE started_ms > ?) AS held_usd"
+                               " FROM window_events WHERE ts_ms > ?", live, live, live, since)[0]
         requests, tokens = int(totals["requests"]), int(totals["tokens"])
         oldest_requests: list[int] = []
         if record.rpm_limit is not None and requests:
             wanted = max(1, requests - record.rpm_limit + 1)  # the first, or up to the one that frees a slot
             oldest_requests = [int(row["ts_ms"]) for row in self._db.exec(
-                "SELECT ts_ms FROM window_events WHERE requests > 0 ORDER BY ts_ms LIMIT ?", wanted)]
+                "SELECT ts_ms FROM window_events WHERE requests > 0 AND ts_ms > ? ORDER BY ts_ms LIMIT ?", since,
+                wanted)]
         oldest_tokens: list[tuple[int, int]] = []
         if record.tpm_limit is not None and tokens:
             least = max(1, least_tokens(need or Need()))  # over the limit for this request: all of them, to find
             wanted = -1 if tokens + least > record.tpm_limit else 1  # when enough have left
             oldest_tokens = [(int(row["ts_ms"]), int(row["tokens"])) for row in self._db.exec(
-                "SELECT ts_ms, tokens FROM window_events WHERE tokens > 0 ORDER BY ts_ms LIMIT ?", wanted)]
+                "SELECT ts_ms, tokens FROM window_events WHERE tokens > 0 AND ts_ms > ? ORDER BY ts_ms LIMIT ?",
+                since, wanted)]
         return Window(requests, tokens, oldest_requests, oldest_tokens, int(totals["inflight"]),
                       Held(int(totals["held_tokens"]), float(totals["held_usd"])))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from metering.charge import Charge
 from metering.periods import utc_day
-from metering.recent import RECENT_TABLE, latest, note
+from metering.recent import RECENT_RING_TRIGGER, RECENT_TABLE, latest, note
 from storage.sql import Row, SqlExec, migrate
 
 LEDGER_TABLE = (
@@ -16,7 +16,7 @@ LEDGER_TABLE = (
     " failed_requests INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
     " cost REAL NOT NULL, PRIMARY KEY (day, model))"
 )
-MASTER_MIGRATIONS: list[list[str]] = [[LEDGER_TABLE], [RECENT_TABLE]]
+MASTER_MIGRATIONS: list[list[str]] = [[LEDGER_TABLE], [RECENT_TABLE], [RECENT_RING_TRIGGER]]
 
 
 def book(db: SqlExec, charge: Charge, now_ms: int) -> None:

@@ -18,6 +18,12 @@ RECENT_TABLE = (
     " status INTEGER NOT NULL, code TEXT, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
     " cost REAL NOT NULL, latency_ms INTEGER)"
 )
+# The ring's bound kept by SQLite itself as each row goes in: no statement of ours per request (bench/LEVERS.md).
+# A migration once shipped is never edited: a new MAX_RECENT needs a migration that drops and recreates it.
+RECENT_RING_TRIGGER = (
+    "CREATE TRIGGER recent_ring AFTER INSERT ON recent"
+    f" BEGIN DELETE FROM recent WHERE seq <= NEW.seq - {MAX_RECENT}; END"
+)
 
 
 COLUMNS = ("ts_ms", "request_id", "model", "status", "code", "prompt_tokens", "completion_tokens", "cost",
@@ -26,7 +32,7 @@ _INSERT = f"INSERT INTO recent ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for
 
 
 def note(db: SqlExec, charge: Charge, now_ms: int) -> None:
-    """One request, booked or refused; the oldest beyond MAX_RECENT leaves at once."""
+    """One request, booked or refused; the oldest beyond MAX_RECENT leaves at once (RECENT_RING_TRIGGER)."""
     outcome, usage = charge.outcome, charge.usage
     add(db, [{"ts_ms": now_ms, "request_id": outcome.request_id, "model": charge.model, "status": outcome.status,
               "code": outcome.code, "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
@@ -37,7 +43,6 @@ def add(db: SqlExec, rows: list[Row]) -> None:
     """Rows as `latest` gives them, oldest first (a regenerated key's move them to its new object)."""
     for row in rows:
         db.exec(_INSERT, *(row[name] for name in COLUMNS))
-    db.exec("DELETE FROM recent WHERE seq <= (SELECT MAX(seq) FROM recent) - ?", MAX_RECENT)
 
 
 def latest(db: SqlExec, limit: int) -> list[Row]:

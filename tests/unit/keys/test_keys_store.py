@@ -302,3 +302,53 @@ def test_a_key_without_rate_limits_leaves_the_window_alone_and_counts_it_right_o
     assert store.change({"rpm_limit": 1}, START_MS + 120_000) is not None
     assert admitted(store, START_MS + 120_001)  # the event from two minutes ago no longer counts
     assert not admitted(store, START_MS + 120_002)
+
+
+def test_admissions_and_bookings_read_the_record_from_sqlite_only_once() -> None:
+    db = Statements()
+    store = make(db, max_budget=10.0)
+    db.seen.clear()
+    for index in range(3):
+        decision, lease, _ = store.admit(START_MS + index, "gpt-4o")
+        assert decision.refusal is None
+        store.book(lease, _served(0.5), START_MS + index)
+    assert not [q for q in db.seen if q.startswith("SELECT data FROM record")]
+    assert store.current(START_MS + 10).spend == pytest.approx(1.5)
+    assert KeyStore(db).load().spend == pytest.approx(1.5)  # what is remembered is what was committed
+
+
+def test_a_rolled_back_booking_leaves_no_spend_in_memory_either() -> None:
+    db = Statements()
+    store = make(db, max_budget=10.0)
+    db.fail_on = "INSERT INTO prices"  # after the spend is saved, in the same transaction
+    with pytest.raises(sqlite3.OperationalError):
+        store.book(None, _served(0.5), START_MS, {"gpt-4o": Price(1e-6, 2e-6)})
+    assert store.current(START_MS + 1).spend == 0.0
+    store.book(None, _served(0.5), START_MS + 2)
+    assert store.current(START_MS + 3).spend == pytest.approx(0.5)
+
+
+def test_a_key_taken_away_and_brought_back_is_read_as_it_now_is() -> None:
+    store = make(rpm_limit=7)
+    state = store.take_state(START_MS)
+    assert state is not None and store.current(START_MS + 1) is None and store.admit(START_MS + 1, "m")[1] is None
+    assert store.import_state({**state, "record": {**state["record"], "rpm_limit": 3}})
+    assert store.current(START_MS + 2).rpm_limit == 3
+
+
+@pytest.mark.parametrize("limits", [{}, {"rpm_limit": 1000, "tpm_limit": 10**6}])
+def test_an_admission_is_one_read_and_its_own_writes_and_what_expired_goes_by_trigger(limits: dict) -> None:
+    db = Statements()
+    store = make(db, max_parallel_requests=1, **limits)
+    assert admitted(store, START_MS)  # never booked: its client left before the answer's headers
+    for index in range(1, 30):  # the window's rows pile up only within its minute
+        store.book(None, _served(), START_MS + index * 5_000)
+    db.seen.clear()
+    later = START_MS + LEASE_TTL_MS + 1
+    assert admitted(store, later)  # the expired lease no longer holds the one parallel slot
+    writes = ["INSERT INTO leases"] + (["INSERT INTO window_events"] if limits else [])
+    assert [q.split(" (")[0] for q in db.seen if not q.startswith("SELECT")] == writes
+    assert len([q for q in db.seen if q.startswith("SELECT")]) == 1
+    assert db.exec("SELECT COUNT(*) AS n FROM leases") == [{"n": 1}]  # the expired one deleted as this one came
+    events = db.exec("SELECT COUNT(*) AS n, MIN(ts_ms) AS oldest FROM window_events")[0]
+    assert (events["n"], events["oldest"]) == ((1, later) if limits else (0, None))

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from keys_fakes import START_MS, Clock, FakeRpc, SqliteExec
 from test_keys_admin import MASTER, call, generate
-from test_keys_store import make
+from test_keys_store import Statements, admitted, make
 
 from keys import client
 from keys.admin import Caller
@@ -62,6 +62,35 @@ def test_only_the_newest_are_kept_per_key() -> None:
         store.book(None, Charge("m", Usage(1, 1), 0.0, outcome=Outcome(request_id=f"r{index}")), START_MS + index)
     rows = store.recent(MAX_RECENT + 50)
     assert len(rows) == MAX_RECENT and rows[0]["request_id"] == f"r{MAX_RECENT + 6}" and rows[-1]["request_id"] == "r7"
+
+
+@pytest.mark.parametrize("where", ["key", "master", "refusals"])
+def test_the_ring_is_bounded_in_its_table_by_sqlite_not_by_a_statement_per_request(where: str) -> None:
+    """Bounded in storage, not only in what `recent` reads (its LIMIT would hide a table that grows); every
+    request, booked or refused, costs the ring one INSERT and nothing else."""
+    db = Statements()
+    ledger = MasterLedger(db) if where == "master" else None
+    store = None if ledger else make(db, rpm_limit=1 if where == "refusals" else None)
+    if where == "refusals":
+        assert admitted(store, START_MS)  # the one request a minute: every later one is refused and noted
+
+    def write(index: int) -> None:
+        charge = Charge("m", Usage(1, 1), 0.0, outcome=Outcome(request_id=f"r{index}"))
+        if ledger is not None:
+            ledger.book(charge, START_MS + index)
+        elif where == "key":
+            store.book(None, charge, START_MS + index)
+        else:
+            assert store.admit(START_MS + 1 + index, "m", request_id=f"r{index}")[1] is None
+
+    for index in range(MAX_RECENT + 25):
+        db.seen.clear()
+        write(index)
+        ring = [query for query in db.seen if " recent" in query]
+        assert len(ring) == 1 and ring[0].startswith("INSERT INTO recent"), ring
+    assert db.exec("SELECT COUNT(*) AS n FROM recent") == [{"n": MAX_RECENT}]
+    kept = [row["request_id"] for row in db.exec("SELECT request_id FROM recent ORDER BY seq")]
+    assert kept == [f"r{index}" for index in range(25, MAX_RECENT + 25)]
 
 
 def test_the_master_keys_requests_are_kept_by_each_instance(rpc: FakeRpc) -> None:
