@@ -15,11 +15,23 @@ from bridge.js_interop import js_dict, present
 from rules.body_limit import ByteBudget
 from tasks import background
 
+_REASONS: dict[str, Any] = {}
+
+
+def _reason(why: str) -> Any:
+    """A JS Error to cancel a stream with (a bare cancel() rejects with `undefined`, which Pyodide cannot raise):
+    one per message and isolate, as a new one captures its stack through the Wasm frames (~40 µs in Node;
+    bench/LEVERS.md). Nothing writes to it; it only travels to the cancelled stream's source."""
+    error = _REASONS.get(why)
+    if error is None:
+        error = _REASONS[why] = js.Error.new(why)
+    return error
+
 
 async def cancel_reader(reader: Any, why: str) -> None:
     """Stops reading a request body the edge refused: the rest is never pulled from the client."""
-    with contextlib.suppress(JsException):  # with a reason: a bare cancel() rejects with `undefined`
-        await reader.cancel(js.Error.new(why))
+    with contextlib.suppress(JsException):
+        await reader.cancel(_reason(why))
 
 
 def limited(body: Any, budget: ByteBudget, on_exceeded: Callable[[], None], *, quiet: bool = False) -> Any:
@@ -73,8 +85,10 @@ async def read_bounded(body: Any, limit: int) -> Any | None:
 
 class Observer(Protocol):
     """Watches a body on its way: `feed` returns None to pass a chunk as is, or the bytes to send instead;
-    `flush` gives what is left once the body is over; `awaiting_usage`: the answer is over but the usage
-    that follows it is still to come, so the rest is worth reading even with the client gone."""
+    `flush` gives what is left once the body is over (only asked when `holds_back`); `awaiting_usage`: the answer
+    is over but the usage that follows it is still to come, so the rest is worth reading even with the client gone."""
+
+    holds_back: bool
 
     def feed(self, chunk: bytes) -> bytes | None: ...
 
@@ -129,8 +143,11 @@ def relay(body: Any, on_chunk: Callable[[], None] | None, on_end: Callable[[bool
             if tail:
                 controller.enqueue(to_js(tail))
 
-        proxies = [create_proxy(transform), create_proxy(at_end)]
-        pipe = js.TransformStream.new(js_dict({"transform": proxies[0], "flush": proxies[1]}))
+        handlers = {"transform": create_proxy(transform)}
+        if observer is not None and observer.holds_back:  # one proxy less for a JSON answer (bench/LEVERS.md)
+            handlers["flush"] = create_proxy(at_end)
+        proxies = list(handlers.values())
+        pipe = js.TransformStream.new(js_dict(handlers))
 
     async def pump() -> None:
         failed = False
@@ -147,12 +164,12 @@ def relay(body: Any, on_chunk: Callable[[], None] | None, on_end: Callable[[bool
                 await _read_on(body, observer, read_on_s)
             elif failed:
                 with contextlib.suppress(JsException):
-                    await body.cancel(js.Error.new("the client has gone"))
+                    await body.cancel(_reason("the client has gone"))
             else:
                 # Not awaited: a body that ended, or one still open, resolves its cancel (only an errored one
                 # rejects, and its pipe would have failed), and each await of a JS promise is two event-loop
                 # timer callbacks on every answer (bench/LEVERS.md).
-                body.cancel(js.Error.new("the client has gone"))
+                body.cancel(_reason("the client has gone"))
             writer = pipe.writable.getWriter() if failed else None
             # The client's side errored: the client left, which is no upstream failure to tell anyone about.
             failed = writer is not None and present(writer.desiredSize)
@@ -186,4 +203,4 @@ async def _read_on(body: Any, observer: Observer, seconds: float) -> None:
         pass  # the wait is over, or the upstream failed: booked with what came
     finally:
         with contextlib.suppress(JsException):
-            await reader.cancel(js.Error.new("the client has gone"))
+            await reader.cancel(_reason("the client has gone"))

@@ -109,6 +109,7 @@ class JsonUsage:
     """Feed the JSON body's chunks; `usage()` at the end reads the last top-level-looking usage object."""
 
     awaiting_usage = False  # never read on once the client has left: the whole body is the answer
+    holds_back = False  # every chunk passes on as it came: nothing for `flush` to give
 
     def __init__(self) -> None:
         self._tail = b""
@@ -150,6 +151,8 @@ def _carries_nothing_else(chunk: dict[str, Any]) -> bool:
 
 class SseUsage:
     """Feed SSE bytes; `feed` returns the bytes to pass on (everything, unless `strip_added_usage`)."""
+
+    holds_back = True  # an event split across chunks waits for its end: `flush` gives what is left of it
 
     def __init__(self, strip_added_usage: bool = False) -> None:
         self._strip = strip_added_usage

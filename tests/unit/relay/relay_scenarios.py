@@ -82,3 +82,5 @@ async def main() -> None:
     await scenario("usage_never_came", [*words, chunk(finish="stop")], [], ending="none")
     await scenario("upstream_failed", words, [], leaves=False, ending="fail")
     await scenario("ended_normally", [*words, chunk(finish="stop")], [sse(USAGE), "data: [DONE]\n\n"], leaves=False)
+    await scenario("last_event_unterminated", [*words, chunk(finish="stop")], [sse(USAGE), "data: [DONE]"],
+                   leaves=False)

@@ -54,3 +54,9 @@ def test_a_stream_read_to_its_end_is_booked_from_its_usage(outcome: dict) -> Non
     case = outcome["ended_normally"]
     assert case["ended"][0] is False and case["cancelled_ms"] is None
     assert case["served"] == [40, 9, False] and case["tail"].endswith("data: [DONE]\n\n")
+
+
+def test_an_event_held_back_for_its_end_still_reaches_the_client_when_the_stream_ends_without_it(outcome: dict) -> None:
+    case = outcome["last_event_unterminated"]
+    assert case["ended"][0] is False and case["served"] == [40, 9, False]
+    assert case["tail"].endswith("data: [DONE]")  # from the observer's flush: passed on as it came
