@@ -4,8 +4,8 @@ The ring is written inside the booking's transaction (keys.store.KeyStore.book f
 MasterLedger for the master key), so every request pays it, after its last byte. Measured on CPython's sqlite3
 (the unit tests' stand-in for Durable Object SQLite) on a file (WAL, no fsync): each kind books with the ring and
 without it (`note` replaced by nothing), in interleaved rounds; the ring's cost is the difference of the medians,
-in µs per booking. In Pyodide each of the ring's two statements also crosses the bridge to the runtime's SQLite
-(local/do_sql.mjs, or workerd's), which this does not count.
+in µs per booking. In Pyodide the ring's one statement (its bound is a SQLite trigger's) also crosses the bridge
+to the runtime's SQLite (local/do_sql.mjs, or workerd's), which this does not count.
 """
 
 from __future__ import annotations
