@@ -48,6 +48,7 @@ for name, ctx in (("raw", js.rawCtx), ("sdk", DurableObjectContext(js.wrappedCtx
         db.transaction(lambda: 1 / 0)
     except ZeroDivisionError:
         print(name, "exception came back as ZeroDivisionError")
+    print(name, "tx after it", db.transaction(lambda: "own result"), db.transaction(lambda: 2))
     raw = js.rawCtx if name == "raw" else js.wrappedCtx
     print(name, "binding types", raw.storage.sql.seen.to_py())
 from bridge.js_interop import from_rpc

@@ -24,6 +24,7 @@ def test_rows_bindings_and_transactions_convert_on_raw_and_wrapped_storage() -> 
         assert f"{sdk} [{{'a': 1, 'b': None, 'c': 't', 'd': 2.5, 'e': b'\\x01\\x02'}}] <class 'bytes'>" in out
         assert f"{sdk} tx {{'x': [1, 2]}}" in out  # a Python result is returned unconverted
         assert f"{sdk} exception came back as ZeroDivisionError" in out  # and a Python error re-raised
+        assert f"{sdk} tx after it own result 2" in out  # each later one runs its own function (one JS callback)
         # None -> null (not undefined), True -> 1, bytes -> Uint8Array
         assert f"{sdk} binding types [['null', 'number', 'number', 'string', 'Uint8Array', 'number']]" in out
 

@@ -11,7 +11,7 @@
   and by each container instance once per wake-up.
 
 Each operation is a Durable Object RPC method (`await stub.admit(payload)`, keys.rpc): a plain dict in, a plain
-dict out, a refusal or a bad call returned as a value — an exception would cross with the whole traceback. Both
+object out, a refusal or a bad call returned as a value — an exception would cross with the whole traceback. Both
 objects also answer the same operations as `POST {OP_PATH}<op>` with JSON, the way a Worker one version behind
 asks them during a deploy (and keys.rpc asks an object one version behind).
 """
@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from workers import DurableObject, Response
 
-from bridge.js_interop import from_rpc
+from bridge.js_interop import from_rpc, js_dict
 from bridge.responses import json_response
 from keys.directory import DirectoryStore
 from keys.ops import DIRECTORY_OPS, KEY_OPS, directory_op, key_op
@@ -49,9 +49,11 @@ _NO_KEY: dict[str, dict[str, Any]] = {
 }
 
 
-def _rpc_method(op: str) -> Callable[[Any, Any], Awaitable[dict[str, Any]]]:
-    async def method(self: Any, payload: Any = None) -> dict[str, Any]:
-        return self._run(op, from_rpc(payload) or {})
+def _rpc_method(op: str) -> Callable[[Any, Any], Awaitable[Any]]:
+    async def method(self: Any, payload: Any = None) -> Any:
+        # Answered as a JS object made in one crossing: a dict would be walked again by the runtime's conversion
+        # at the boundary (SDK 1.9.5's python_to_rpc: a Python call per value). The caller reads either shape.
+        return js_dict(self._run(op, from_rpc(payload) or {}))
 
     method.__name__ = op
     return method
