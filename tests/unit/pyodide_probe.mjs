@@ -51,7 +51,14 @@ for name, ctx in (("raw", js.rawCtx), ("sdk", DurableObjectContext(js.wrappedCtx
     print(name, "tx after it", db.transaction(lambda: "own result"), db.transaction(lambda: 2))
     raw = js.rawCtx if name == "raw" else js.wrappedCtx
     print(name, "binding types", raw.storage.sql.seen.to_py())
-from bridge.js_interop import from_rpc
+from bridge.js_interop import from_rpc, js_dict
+from pyodide.ffi import to_js
+signal = js.AbortController.new().signal
+for shape in ({"method": "POST", "n": 3, "f": 1.5, "ok": True, "none": None, "x-h": "v", "signal": signal},
+              {"headers": {"a": "b"}, "list": [1, None, {"c": False}], "s": "t"}, {}):
+    made, deep = js_dict(shape), to_js(shape, dict_converter=js.Object.fromEntries)
+    same = js.JSON.stringify(made) == js.JSON.stringify(deep) and js.Object.keys(made).length == len(shape)
+    print("js_dict", js.JSON.stringify(made), same, js.Object.is_(made.signal, signal) if "signal" in shape else "-")
 for name in ("rpcMap", "rpcObject"):
     print(name, from_rpc(getattr(js, name)))
 print("python", from_rpc({"a": [None, {"b": 1}]}))

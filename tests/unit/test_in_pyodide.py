@@ -30,6 +30,16 @@ def test_rows_bindings_and_transactions_convert_on_raw_and_wrapped_storage() -> 
 
 
 @NEEDS_NODE
+def test_js_dict_makes_the_same_object_either_way_it_takes() -> None:
+    """Flat values are set one by one (the fast way), nested ones go through to_js: the objects are the same, a
+    JS object is passed as itself, None is left undefined (so JSON drops it) as to_js leaves it."""
+    out = probe()
+    assert 'js_dict {"method":"POST","n":3,"f":1.5,"ok":true,"x-h":"v","signal":{}} True True' in out
+    assert 'js_dict {"headers":{"a":"b"},"list":[1,null,{"c":false}],"s":"t"} True -' in out
+    assert "js_dict {} True -" in out
+
+
+@NEEDS_NODE
 def test_an_rpc_result_is_plain_python_in_either_shape_with_none_for_null() -> None:
     """bridge.js_interop.from_rpc: a JS Map (workerd's built-in SDK) and a plain object (SDK 1.9.5) read the same,
     nested values included, and JS null is None, never `jsnull` (which would break `is None` tests)."""
