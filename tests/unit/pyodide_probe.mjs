@@ -51,7 +51,14 @@ for name, ctx in (("raw", js.rawCtx), ("sdk", DurableObjectContext(js.wrappedCtx
     print(name, "tx after it", db.transaction(lambda: "own result"), db.transaction(lambda: 2))
     raw = js.rawCtx if name == "raw" else js.wrappedCtx
     print(name, "binding types", raw.storage.sql.seen.to_py())
-from bridge.js_interop import from_rpc, js_dict
+from bridge.js_interop import binding, from_rpc, js_dict
+from workers.rpc import _EnvWrapper
+js_env = js.Object.new()
+js_env.NS = js.Object.new()
+js_env.UNSET = js.undefined if hasattr(js, "undefined") else None
+for shape, env in (("raw", js_env), ("wrapped", _EnvWrapper(js_env))):
+    found = binding(env, "NS")
+    print("binding", shape, js.Object.is_(found, js_env.NS), binding(env, "UNSET"), binding(env, "MISSING"))
 from pyodide.ffi import to_js
 signal = js.AbortController.new().signal
 for shape in ({"method": "POST", "n": 3, "f": 1.5, "ok": True, "none": None, "x-h": "v", "signal": signal},

@@ -30,6 +30,15 @@ def test_rows_bindings_and_transactions_convert_on_raw_and_wrapped_storage() -> 
 
 
 @NEEDS_NODE
+def test_a_binding_is_read_as_its_js_object_from_either_env() -> None:
+    """bridge.js_interop.binding: workerd's raw env and SDK 1.9.5's per-request wrapper give the same JS object,
+    and an unset or undefined binding is None."""
+    out = probe()
+    for shape in ("raw", "wrapped"):
+        assert f"binding {shape} True None None" in out
+
+
+@NEEDS_NODE
 def test_js_dict_makes_the_same_object_either_way_it_takes() -> None:
     """Flat values are set one by one (the fast way), nested ones go through to_js: the objects are the same, a
     JS object is passed as itself, None is left undefined (so JSON drops it) as to_js leaves it."""

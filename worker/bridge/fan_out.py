@@ -8,14 +8,13 @@ from typing import Any
 
 import js
 
-from bridge.js_interop import BEHIND, call_rpc, js_dict, raw_js
+from bridge.js_interop import BEHIND, binding, call_rpc, js_dict
 from protocol import CONTAINER_BINDING, INSTANCE_HEADER, INTERNAL_METHOD
 
 
 def containers_of(env: Any) -> Any | None:
     """The containers' Durable Object namespace as a JS object (its stubs then take and give JS), or None."""
-    bound = getattr(env, CONTAINER_BINDING, None)
-    return None if bound is None else raw_js(bound)
+    return binding(env, CONTAINER_BINDING)
 
 
 async def ask_each(namespace: Any, names: list[str], path: str) -> list[dict[str, Any]]:

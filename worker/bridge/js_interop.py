@@ -54,6 +54,15 @@ def raw_js(value: Any) -> Any:
     return getattr(value, "_binding", value)  # an SDK wrapper; one of another shape works too, only slower
 
 
+def binding(env: Any, name: str) -> Any | None:
+    """A binding of the Worker env as its JS object (stubs then take and give JS), or None when it is not bound.
+
+    Read on the JS env itself: SDK 1.9.5 wraps `env` anew for every request to a Worker, and its wrapper checks a
+    binding's JS type and wraps it on each first read (several crossings per binding and request)."""
+    value = getattr(getattr(env, "_env", env), name, None)
+    return value if present(value) else None
+
+
 def js_dict(values: dict[str, Any]) -> Any:
     """A plain JS object (RequestInit, ResponseInit, container start options, RPC payloads), nested values too.
 

@@ -18,7 +18,7 @@ from typing import Any
 from pyodide.ffi import create_proxy, to_js
 from workers import Response
 
-from bridge.js_interop import js_response_of
+from bridge.js_interop import binding, js_response_of
 from bridge.responses import error_response, json_response, rewrapped
 from durations import now_ms
 from edge.model_choice import places
@@ -42,7 +42,7 @@ OWNER_RETRY_S = 0.05  # the first wait; each next one doubles, so a key that kee
 
 def keys_bound(env: Any) -> bool:
     """Keys need both bindings (wrangler.jsonc); without them only the master key works, unmetered."""
-    return getattr(env, KEYS_BINDING, None) is not None and getattr(env, DIRECTORY_BINDING, None) is not None
+    return binding(env, KEYS_BINDING) is not None and binding(env, DIRECTORY_BINDING) is not None
 
 
 def need(method: str, path: str, content_length: str | None, limit: int) -> Need:

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import js
 from pyodide.ffi import JsException
 
-from bridge.js_interop import BEHIND, call_rpc, js_dict, raw_js
+from bridge.js_interop import BEHIND, binding, call_rpc, js_dict
 from keys.ops import DIRECTORY, MASTER
 from protocol import DIRECTORY_BINDING, KEYS_BINDING, LEDGER_PATH, OP_PATH, RECENT_PATH
 from storage.sql import Row
@@ -34,7 +34,7 @@ class JsRpc:
         self._ask_instances = ask_instances  # the edge's way to the container instances' ledgers
 
     async def call(self, target: str, op: str, payload: dict[str, Any]) -> dict[str, Any]:
-        namespace = raw_js(getattr(self._env, DIRECTORY_BINDING if target == DIRECTORY else KEYS_BINDING))
+        namespace = binding(self._env, DIRECTORY_BINDING if target == DIRECTORY else KEYS_BINDING)
         stub = namespace.get(namespace.idFromName(target))
         try:
             answer = await call_rpc(stub, op, payload)
