@@ -155,6 +155,10 @@ def over_floor(results: dict[str, Any]) -> dict[str, float | None]:
         out["stream_like_p99_over_relay_ms"] = like["gateway_over_relay_delay_p99_ms"]
         out["stream_later_p99_over_relay_ms"] = like["gateway_over_relay_later_delay_p99_ms"]
         out["stream_like_coalesced"] = like["gateway"]["coalesced_reads"]
+    if like and "chat" in like:  # the same rounds, the same LiteLLM: the CPU goal like for like (bench/stream_delay.py)
+        out["edge_cpu_ms"] = like["chat"]["gateway"]["runtime_cpu_ms"]
+        out["relay_cpu_ms"] = like["chat"]["relay"]["runtime_cpu_ms"]
+        out["chat_p50_over_relay_ms"] = like["gateway_over_relay_chat_p50_ms"]
     out["cpu_over_floor_ms"] = _minus(out["edge_cpu_ms"], out["relay_cpu_ms"])
     keys = results.get("virtual_keys")
     if keys and "key" in keys["added"]:
@@ -184,7 +188,8 @@ def floor_table(floors: dict[str, Any], over: dict[str, float | None]) -> str:
         lines.append(f"Gateway over the relay floor: {_f(over['p50_over_floor_ms'], '+')} ms p50 (its like-for-like "
                      f"edge {_f(over['gateway_edge_p50_ms'])} ms vs the floor's {_f(over['relay_edge_p50_ms'])}), "
                      f"{_f(over['cpu_over_floor_ms'], '+')} ms edge CPU per request ({_f(over['edge_cpu_ms'])} vs "
-                     f"{_f(over['relay_cpu_ms'])}).")
+                     f"{_f(over['relay_cpu_ms'])}"
+                     f"{', chats in the same rounds' if 'chat_p50_over_relay_ms' in over else ''}).")
     if "stream_p99_over_floor_ms" in over:
         lines.append(f"Stream chunk delay p99 added by the edge, over the relay floor's: "
                      f"{_f(over['stream_p99_over_floor_ms'], '+')} ms (gateway minus LiteLLM direct "

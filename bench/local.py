@@ -53,7 +53,7 @@ def bench_litellm_direct(config: Path, env: dict[str, str], runtime_env: dict[st
                         cpu={"litellm": direct.cpu, "provider": lambda: pid_cpu(fake_pid)})
         results["targets"]["litellm"] = run_target(target, counts, say)
         results["stream_delay"] = stream_delay_rounds(direct.url, direct.master_key, counts.rounds, counts.streams,
-                                                      runtime_env, workdir, say)
+                                                      runtime_env, workdir, say, counts.per_round)
     finally:
         if not direct.stop():
             results["leftovers"].append("LiteLLM direct process group")
