@@ -74,6 +74,35 @@ async def scenario(name: str, before_leaving: list[str], after_leaving: list[str
     }))
 
 
+async def interleaved() -> None:
+    """Two relays in flight at once, their chunks alternating: each observer sees its own stream only."""
+    upstreams = [js.makeUpstream(), js.makeUpstream()]
+    observers = [SseUsage(), SseUsage()]
+    clients = [relay(up.stream, None, lambda failed: None, obs, READ_ON_S).getReader()
+               for up, obs in zip(upstreams, observers, strict=True)]
+    usages = [{"choices": [], "usage": {"prompt_tokens": 10 + n, "completion_tokens": 20 + n}} for n in (0, 1)]
+    for step in range(3):
+        for n, up in enumerate(upstreams):
+            up.push(chunk(f"s{n}-{step}"))
+    for n, up in enumerate(upstreams):
+        up.push(chunk(finish="stop"))
+        up.push(sse(usages[n]))
+        up.close()
+    received, done = [b"", b""], [False, False]
+    while not all(done):  # one read from each in turn: their transforms alternate
+        for n, client in enumerate(clients):
+            if not done[n]:
+                step = await client.read()
+                done[n] = bool(step.done)
+                received[n] += b"" if step.done else step.value.to_bytes()
+    texts = [text.decode() for text in received]
+    print(json.dumps({
+        "name": "interleaved",
+        "served": [[u.prompt_tokens, u.completion_tokens] for u in (o.served(0) for o in observers)],
+        "own_text": [f"s{n}-" in text and f"s{1 - n}-" not in text for n, text in enumerate(texts)],
+    }))
+
+
 async def main() -> None:
     words = [chunk("Hello"), chunk(", wor"), chunk("ld")]
     await scenario("left_after_finish", [*words, chunk(finish="stop")], [sse(USAGE), "data: [DONE]\n\n"],
@@ -82,5 +111,6 @@ async def main() -> None:
     await scenario("usage_never_came", [*words, chunk(finish="stop")], [], ending="none")
     await scenario("upstream_failed", words, [], leaves=False, ending="fail")
     await scenario("ended_normally", [*words, chunk(finish="stop")], [sse(USAGE), "data: [DONE]\n\n"], leaves=False)
+    await interleaved()
     await scenario("last_event_unterminated", [*words, chunk(finish="stop")], [sse(USAGE), "data: [DONE]"],
                    leaves=False)

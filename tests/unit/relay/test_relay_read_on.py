@@ -60,3 +60,8 @@ def test_an_event_held_back_for_its_end_still_reaches_the_client_when_the_stream
     case = outcome["last_event_unterminated"]
     assert case["ended"][0] is False and case["served"] == [40, 9, False]
     assert case["tail"].endswith("data: [DONE]")  # from the observer's flush: passed on as it came
+
+
+def test_relays_in_flight_at_once_each_meter_their_own_stream(outcome: dict) -> None:
+    case = outcome["interleaved"]
+    assert case["served"] == [[10, 20], [11, 21]] and case["own_text"] == [True, True]
