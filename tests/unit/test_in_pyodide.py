@@ -46,6 +46,7 @@ def test_js_dict_makes_the_same_object_either_way_it_takes() -> None:
     assert 'js_dict {"method":"POST","n":3,"f":1.5,"ok":true,"x-h":"v","signal":{}} True True' in out
     assert 'js_dict {"headers":{"a":"b"},"list":[1,null,{"c":false}],"s":"t"} True -' in out
     assert "js_dict {} True -" in out
+    assert 'js_dict {"sdk":{"k":1}} True -' in out  # converted, never a proxy of the Python dict
 
 
 @NEEDS_NODE

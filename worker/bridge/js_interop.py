@@ -60,7 +60,7 @@ def binding(env: Any, name: str) -> Any | None:
     Read on the JS env itself: SDK 1.9.5 wraps `env` anew for every request to a Worker, and its wrapper checks a
     binding's JS type and wraps it on each first read (several crossings per binding and request)."""
     value = getattr(getattr(env, "_env", env), name, None)
-    return value if present(value) else None
+    return raw_js(value) if present(value) else None  # an env of another shape may still hand over a wrapper
 
 
 def js_dict(values: dict[str, Any]) -> Any:
@@ -69,7 +69,7 @@ def js_dict(values: dict[str, Any]) -> Any:
     Values that cross as they are (strings, numbers, JS objects) are set one by one on a new object: ~2.5 times
     cheaper than `to_js` for a RequestInit (bench/LEVERS.md). Anything `to_js` converts deeply (a dict, a list,
     bytes) takes the `to_js` way for the whole object."""
-    if _NESTED.isdisjoint(map(type, values.values())):
+    if not any(isinstance(value, _NESTED) for value in values.values()):  # subclasses too (the SDK's JsDict)
         made = js.Object.new()
         for name, value in values.items():
             setattr(made, name, value)
@@ -77,7 +77,7 @@ def js_dict(values: dict[str, Any]) -> Any:
     return to_js(values, dict_converter=js.Object.fromEntries)
 
 
-_NESTED = frozenset({dict, list, tuple, set, frozenset, bytes, bytearray, memoryview})
+_NESTED = (dict, list, tuple, set, frozenset, bytes, bytearray, memoryview)
 
 
 def from_rpc(value: Any) -> Any:
