@@ -16,7 +16,7 @@ from workers import Response, WorkerEntrypoint
 
 from bridge.fan_out import ask_each, containers_of
 from bridge.js_interop import env_lookup, header, js_response_of, present
-from bridge.responses import Answer, error_response, json_response, with_headers, without_body
+from bridge.responses import error_response, json_response, with_headers, without_body
 from bridge.streams import read_bounded
 from container.durable_object import LiteLLMContainer
 from container.lifecycle import HEALTHY_STATES, State
@@ -45,7 +45,7 @@ _warned: set[str] = set()  # configuration warnings, logged once per isolate
 
 
 class Default(WorkerEntrypoint):
-    async def fetch(self, request: Any) -> Answer:
+    async def fetch(self, request: Any) -> Response:
         started = time.perf_counter()
         settings = isolate_settings(env_lookup(self.env))
         log = EventLog(settings.log_level, "edge")
@@ -72,7 +72,7 @@ class Default(WorkerEntrypoint):
         return response
 
     async def _answer(self, request: Any, route: Route, method: str, path: str, settings: Settings,
-                      request_id: str, origin: str | None) -> Answer:
+                      request_id: str, origin: str | None) -> Response:
         if route is Route.ROOT:
             return json_response({"service": "litellm-router", "status": "ok"})
         if route is Route.HEALTH:

@@ -63,7 +63,7 @@ from pyodide.ffi import to_js
 signal = js.AbortController.new().signal
 for shape in ({"method": "POST", "n": 3, "f": 1.5, "ok": True, "none": None, "x-h": "v", "signal": signal},
               {"headers": {"a": "b"}, "list": [1, None, {"c": False}], "s": "t"}, {},
-              {"sdk": type("JsDict", (dict,), {})(k=1)}):  # a dict subclass, as SDK 1.9.5 converts arguments
+              from_rpc({"sdk": type("JsDict", (dict,), {})(k=1)})):  # SDK 1.9.5's dict subclass, through from_rpc
     made, deep = js_dict(shape), to_js(shape, dict_converter=js.Object.fromEntries)
     same = js.JSON.stringify(made) == js.JSON.stringify(deep) and js.Object.keys(made).length == len(shape)
     print("js_dict", js.JSON.stringify(made), same, js.Object.is_(made.signal, signal) if "signal" in shape else "-")

@@ -11,10 +11,6 @@ from workers import Response
 from bridge.js_interop import js_dict, js_response_of, present
 from rules.errors import Dialect, GatewayError
 
-# What a fetch handler answers: the SDK's Response (the gateway's own answers) or a JS Response passed on as it
-# came (LiteLLM's, relayed); the runtime takes either, and js_interop.js_response_of reads both.
-Answer = Any
-
 
 def json_response(data: object, status: int = 200) -> Response:
     return Response(json.dumps(data), status=status, headers={"content-type": "application/json"})
@@ -37,7 +33,7 @@ def rewrapped(original: Any, body: Any, headers: Any = None) -> Any:
     }))
 
 
-def with_headers(response: Answer, extra: dict[str, str]) -> Answer:
+def with_headers(response: Response, extra: dict[str, str]) -> Response:
     """Adds headers to a passed-on response without touching its body (the stream moves as is)."""
     original = js_response_of(response)
     if all(original.headers.get(name) == value for name, value in extra.items()):
@@ -48,7 +44,7 @@ def with_headers(response: Answer, extra: dict[str, str]) -> Answer:
     return Response(copy)
 
 
-async def without_body(response: Answer) -> Response:
+async def without_body(response: Response) -> Response:
     """The answer to a HEAD: the GET's status and headers, its body cancelled unread."""
     original = js_response_of(response)
     if present(original.body):

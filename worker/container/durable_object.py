@@ -20,7 +20,7 @@ from pyodide.ffi import JsException
 from workers import DurableObject, Response
 
 from bridge.js_interop import env_lookup, from_rpc, header, js_dict, present
-from bridge.responses import Answer, error_response, json_response
+from bridge.responses import error_response, json_response
 from container.adapter import CONTAINER_ORIGIN, CONTAINER_PORT, DurableStateStore, JsContainer
 from container.booking import Booking
 from container.exchange import Activity, Limits, Transport
@@ -106,7 +106,7 @@ class LiteLLMContainer(DurableObject):
             return await self._report(settings)
         return None
 
-    async def fetch(self, request: Any) -> Answer:
+    async def fetch(self, request: Any) -> Response:
         settings = isolate_settings(env_lookup(self.env))
         self._log.set_level(settings.log_level)
         url = urlsplit(request.url)

@@ -15,7 +15,7 @@ from pyodide.ffi import JsException, to_js
 from workers import Response
 
 from bridge.js_interop import header, iter_headers, js_dict, make_headers, present
-from bridge.responses import Answer, error_response, rewrapped
+from bridge.responses import error_response, rewrapped
 from bridge.streams import limited, relay
 from container.exchange import Exchange, Limits, Meter, Transport
 from container.upstream_errors import MAX_ERROR_BODY_BYTES, rewrite
@@ -31,12 +31,9 @@ from rules.header_policy import client_response_headers, forwarded_request_heade
 
 
 async def proxy(send: Transport, litellm_key: str, request: Any, target: str, request_id: str, limits: Limits,
-                dialect: Dialect, log: EventLog, on_done: Callable[[], None], meter: Meter | None) -> Answer:
+                dialect: Dialect, log: EventLog, on_done: Callable[[], None], meter: Meter | None) -> Response:
     """Forwards `request` to `target` (path + query); what each turn means is container.exchange's: `on_done`
-    runs once it is over, on every path, and `meter` (when the request is booked) books it then.
-
-    LiteLLM's answer comes back as a JS Response, unwrapped (the runtime takes either; an SDK wrapper per answer
-    is work for nothing: bench/LEVERS.md), the gateway's own errors as the SDK's Response."""
+    runs once it is over, on every path, and `meter` (when the request is booked) books it then."""
     incoming = request.js_object
     controller = js.AbortController.new()  # ours: body over budget, stream idle
     deadline = js.AbortSignal.timeout(limits.max_request_seconds * 1000)  # a JS timer: no Python task
@@ -79,7 +76,7 @@ async def proxy(send: Transport, litellm_key: str, request: Any, target: str, re
     body = upstream.body
     if not present(body):
         exchange.release(upstream.status)
-        return rewrapped(upstream, None, headers)
+        return Response(rewrapped(upstream, None, headers))
     # Read from the pairs already in Python, not one crossing each: JS Headers iterate lower-case names, repeated
     # ones joined as `get` joins them (but Set-Cookie, which is not read here).
     named = dict(pairs)
@@ -95,7 +92,7 @@ async def proxy(send: Transport, litellm_key: str, request: Any, target: str, re
         return exchange.body_ended(upstream.status, failed, bool(deadline.aborted), sse)
 
     relayed = relay(body, idle.touch if idle else None, on_end, observer, USAGE_WAIT_S)
-    return rewrapped(upstream, relayed, headers)
+    return Response(rewrapped(upstream, relayed, headers))
 
 
 async def _error_answer(upstream: Any, request_id: str, dialect: Dialect, release: Callable[[], None]) -> Response:

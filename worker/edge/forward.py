@@ -16,7 +16,7 @@ from workers import Response
 
 from bridge.fan_out import containers_of
 from bridge.js_interop import header, js_dict, js_response_of, present
-from bridge.responses import Answer, error_response, with_headers
+from bridge.responses import error_response, with_headers
 from edge.body_reader import JsonBody, read_json
 from edge.form_reader import read_upload
 from edge.key_gate import KeyGate, keys_bound, need, output_cap
@@ -58,7 +58,7 @@ class Forward:
         self._admission: Admission | None = None
         self._namespace = containers_of(env)  # the container instances' (None: not bound)
 
-    async def answer(self) -> Answer:
+    async def answer(self) -> Response:
         """Who asks comes first: a key that is not live gets its 401 before anything of the body is judged or
         read, and a forged gateway key before any Durable Object is asked (docs/security.md)."""
         incoming, settings = self._request.js_object, self._settings
@@ -83,7 +83,7 @@ class Forward:
         finally:
             claim.release()  # the body has been sent (or refused): its bytes are no longer held here
 
-    async def _judged_and_sent(self, claim: Claim) -> Answer:
+    async def _judged_and_sent(self, claim: Claim) -> Response:
         models = None if self._admission is None else self._admission.models  # None: the master key
         query = urlsplit(self._request.url).query
         judged = await self._judged(query, claim, pinned(models))
@@ -134,7 +134,7 @@ class Forward:
         named = () if verdict.model is None else (verdict.model,)
         return self._request, read, places(method, path, query, named, verdict.continues), verdict.added_usage
 
-    async def _send(self, request: Any, body: JsonBody | None, model: str | None, added_usage: bool) -> Answer:
+    async def _send(self, request: Any, body: JsonBody | None, model: str | None, added_usage: bool) -> Response:
         incoming, method, path = request.js_object, self._method, self._path
         target = upstream_path(path)
         keys, admission, key = self._keys, self._admission, self._key
@@ -167,7 +167,7 @@ class Forward:
             raise
         if keys is not None and admission is not None:
             response = await keys.shown(response, admission, target)
-        return js_response_of(response)  # passed on as the JS Response it is, on either SDK
+        return Response(js_response_of(response))  # a workers.Response, on either SDK
 
 
 def _is_cold(response: Any) -> bool:
