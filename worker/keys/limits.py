@@ -19,7 +19,7 @@ from metering.pricing import Price
 from rules import errors
 from rules.errors import GatewayError
 
-WINDOW_MS = 60_000
+WINDOW_MS = 60_000  # also in keys.store.MIGRATIONS' trigger (see LEASE_TTL_MS there)
 REQUESTS, TOKENS = "requests", "tokens"  # OpenAI's error type for each kind of rate limit
 PARALLEL_RETRY_AFTER_S = 1  # a slot frees when some request ends: unknowable, so ask again soon
 

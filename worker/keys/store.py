@@ -27,6 +27,8 @@ T = TypeVar("T")
 _UNREAD = object()  # KeyStore._record before the record is read
 
 # A lease whose release never came (client gone before headers) frees itself, and what it reserved, after 15 min.
+# It and limits.WINDOW_MS are also written into the triggers of MIGRATIONS: a new value needs a migration that
+# recreates them, or the counts and the deletions disagree.
 LEASE_TTL_MS = 900_000
 
 MIGRATIONS: list[list[str]] = [
