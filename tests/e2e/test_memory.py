@@ -1,15 +1,15 @@
 """128 MB per isolate: no request, and no burst of requests, may take an isolate past Cloudflare's memory limit.
 
 Measured by the local runtime (local/README.md, "What only a deployment would show"): Pyodide's Wasm memory + V8's
-heap + external memory (ArrayBuffers), peak over a baseline taken after a full GC, a fresh runtime per case. The
-runtime fronts one LiteLLM (upstream mode): no container boot per case.
+heap + external memory (ArrayBuffers), the peak of live memory over a baseline taken after a full GC, a fresh
+runtime per case. The runtime fronts one LiteLLM (upstream mode): no container boot per case.
 
 How the figures map: locally the Worker and the Durable Object share one process. A body the edge forwards is held
 by the Worker (read once: the edge's share) and then crosses the hop into the Durable Object, whose relay holds
 what is in flight, both ways — in workerd that is the Durable Object's isolate, with its own 128 MB. So a case is
 allowed 16 MiB plus the bytes that crossed the hop (the forwarded body and the answer relayed back: the fake
 provider echoes a prompt, so one 9.9 MB string comes back as a 9.9 MB answer); a body the edge refuses after
-reading it whole shows the Worker's share alone (about 12 MiB for 10 MiB).
+reading it whole shows the Worker's share alone (about 10 MiB for 10 MiB).
 """
 
 from __future__ import annotations
