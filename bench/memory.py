@@ -5,8 +5,9 @@ Measured as tests/e2e/test_memory.py does (its cases and budgets, imported): a f
 upstream mode in front of one LiteLLM (container/start.sh, so no container boot per case), warmed by two small
 chats, then a baseline after a full GC (`Gateway.memory_baseline()`); the row is the peak over that baseline
 (`Gateway.memory()`: wasm = Pyodide's linear memory, heapUsed = V8's heap, external = memory outside it, which
-holds the Wasm memory and arrayBuffers; total = heapUsed + external, each byte once). Peaks are sampled (every
-4 ms while requests are in flight, and at request boundaries): lower bounds, but for wasm.
+holds the Wasm memory and arrayBuffers; total = heapUsed + external, each byte once). Peaks are of live memory,
+sampled (every 4 ms while requests are in flight, and at request boundaries; local/README.md, "Memory"): lower
+bounds, but for wasm.
 
 Budgets and how they map: ≤ 16 MiB growth per request. Locally the Worker and the Durable Object share one
 process (one Pyodide, one V8 heap); in workerd the Durable Object is its own isolate with its own 128 MB. What
